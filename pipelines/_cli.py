@@ -13,6 +13,7 @@ except ImportError as error:  # not installed, or the wrong stack (the guard nam
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
     """Run ``main``; user errors (bad data, bad options) end with one clear line, exit code 2."""
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines appear at once in logs too
     try:
         sys.exit(main(argv))
     except DataError as error:

@@ -32,3 +32,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "data"
     monkeypatch.setenv("ROAM_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread() -> None:
+    """Tests use tiny tensors: one intra-op thread is faster, and immune to a busy machine."""
+    import torch
+    torch.set_num_threads(1)

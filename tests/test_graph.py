@@ -110,3 +110,11 @@ def test_nan_features_are_refused(small_data: MMKGData) -> None:
     with pytest.raises(DataError, match="text features of entity 2 contain NaN or inf"):
         MMKGData("bad", small_data.entity_names, small_data.relation_names, small_data.splits,
                  {"text": Modality(values, torch.ones(4, dtype=torch.bool))})
+
+
+def test_a_graph_with_a_single_relation_builds() -> None:
+    splits = {"train": torch.tensor([[0, 0, 1], [1, 0, 2]]), "valid": torch.tensor([[2, 0, 0]]),
+              "test": torch.tensor([[0, 0, 2]])}
+    kg = MultimodalKG.from_data(MMKGData("one", ("a", "b", "c"), ("only",), splits))
+    assert torch.equal(kg.triples("train"), splits["train"])
+    assert kg.graph.canonical_etypes == [("entity", "only", "entity")]

@@ -43,9 +43,9 @@ def build_heterograph(num_entities: int, relation_names: Sequence[str], triples:
         num_nodes_dict={ENTITY: num_entities},
         idtype=torch.int64,
     )
-    graph.edata[SPLIT_KEY] = {(ENTITY, n, ENTITY): edge_split[i]
-                              for i, n in enumerate(relation_names)}
-    graph.edata[ROW_KEY] = {(ENTITY, n, ENTITY): edge_row[i] for i, n in enumerate(relation_names)}
+    for key, values in ((SPLIT_KEY, edge_split), (ROW_KEY, edge_row)):
+        for i, name in enumerate(relation_names):  # per edge type; also right for a single one
+            graph.edges[(ENTITY, name, ENTITY)].data[key] = values[i]
     for key, value in node_features.items():
         graph.nodes[ENTITY].data[key] = value
     return graph
@@ -90,3 +90,23 @@ def entity_features(graph: dgl.DGLGraph) -> dict[str, torch.Tensor]:
 def relation_names(graph: dgl.DGLGraph) -> tuple[str, ...]:
     """Edge-type names in DGL's own (sorted) order."""
     return tuple(etype for _, etype, _ in graph.canonical_etypes)
+
+
+def undirected_graph(heads: torch.Tensor, tails: torch.Tensor, num_nodes: int) -> dgl.DGLGraph:
+    """Homogeneous graph with edge ``i`` = ``heads[i] -> tails[i]`` and edge ``n + i`` its
+    reverse, so sampling the in-edges of a node reaches every triple that touches it, whichever
+    side the node is on. Edge ``e`` stands for triple row ``e mod n``."""
+    heads, tails = heads.to(torch.int64), tails.to(torch.int64)
+    return dgl.graph((torch.cat([heads, tails]), torch.cat([tails, heads])),
+                     num_nodes=num_nodes, idtype=torch.int64)
+
+
+def sample_neighbor_edges(graph: dgl.DGLGraph, nodes: torch.Tensor, fanout: int,
+                          seed: int) -> torch.Tensor:
+    """int64 ids of up to ``fanout`` in-edges per node, drawn without replacement by
+    ``dgl.sampling.sample_neighbors`` (``fanout = -1``: all in-edges). DGL samples from its
+    global random state, so this re-seeds it for a reproducible draw (DGL takes a 31-bit seed)."""
+    dgl.seed(seed & 0x7FFFFFFF)
+    frontier = dgl.sampling.sample_neighbors(graph, nodes.to(torch.int64), fanout,
+                                             edge_dir="in", copy_ndata=False)
+    return frontier.edata[EID_KEY].to(torch.int64)

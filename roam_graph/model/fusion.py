@@ -1,0 +1,59 @@
+"""Relation-aware attention over modalities inside an expert group (Eq. 3-4).
+
+Eq. 4 reads ``w_m = softmax_m((U_m([v_im || r]) + delta_m) / tau)``. ``U_m`` is linear, so its
+logit splits into an entity term ``a_m . v_im`` and a relation term ``b_m . r + c_m``. Computing
+the two terms separately is what lets candidate entities be encoded under every query's relation
+without a ``[batch x entities x dim]`` tensor (roam.py). ``delta_m`` is read as learnable Gaussian
+noise in the noisy-gating sense (Cheng et al. 2020 / Shazeer et al. 2017): ``delta_m = eps *
+softplus(U'_m([v || r]))`` with ``eps ~ N(0, 1)``, applied in training only, on the query side.
+The ``exp`` printed inside ``S(.)`` in Eq. 4 is read as part of the softmax.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ModalityAttention(nn.Module):
+    def __init__(self, num_modalities: int, dim: int, relation_dim: int, temperature: float,
+                 noise: bool, use_relation: bool) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.noise = noise
+        self.use_relation = use_relation
+        self.entity_weight = nn.Parameter(torch.randn(num_modalities, dim) * dim ** -0.5)
+        self.relation_weight = nn.Parameter(
+            torch.randn(num_modalities, relation_dim) * relation_dim ** -0.5)
+        self.bias = nn.Parameter(torch.zeros(num_modalities))
+        if noise:
+            self.noise_entity = nn.Parameter(torch.zeros(num_modalities, dim))
+            self.noise_relation = nn.Parameter(torch.zeros(num_modalities, relation_dim))
+            self.noise_bias = nn.Parameter(torch.full((num_modalities,), -2.0))
+
+    def entity_terms(self, experts_out: torch.Tensor) -> torch.Tensor:
+        """``a_m . v`` for expert outputs ``[n, M, O, d]`` -> ``[n, M, O]``."""
+        return torch.einsum("nmod,md->nmo", experts_out, self.entity_weight)
+
+    def relation_terms(self, relations: torch.Tensor, use_relation: bool | None = None
+                       ) -> torch.Tensor:
+        """``b_m . r + c_m`` for relation embeddings ``[B, d_r]`` -> ``[B, M]``."""
+        use = self.use_relation if use_relation is None else use_relation
+        if not use:
+            return self.bias.expand(relations.shape[0], -1)
+        return relations @ self.relation_weight.T + self.bias
+
+    def noise_terms(self, experts_out: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
+        """Sampled ``delta_m`` for query-side logits ``[B, M, O]`` (zero outside training)."""
+        if not (self.noise and self.training):
+            return experts_out.new_zeros(experts_out.shape[:3])
+        scale = F.softplus(torch.einsum("nmod,md->nmo", experts_out, self.noise_entity)
+                           + (relations @ self.noise_relation.T + self.noise_bias)[:, :, None])
+        return torch.randn_like(scale) * scale
+
+    def weights(self, logits: torch.Tensor, present: torch.Tensor, dim: int) -> torch.Tensor:
+        """Masked softmax over modalities (Eq. 4); absent modalities get exactly zero weight.
+        An entity with no modality at all gets all-zero weights (a zero representation)."""
+        masked = (logits / self.temperature).masked_fill(~present, float("-inf"))
+        return torch.softmax(masked, dim=dim).nan_to_num(0.0)

@@ -1,0 +1,61 @@
+"""Modality inputs e_im (Section 4.1): learned structure embeddings and pre-computed image/text
+features mapped to the model dimension by one linear input adapter per modality.
+
+Decisions (docs/model.md): raw features are frozen buffers unless ``finetune_features``; each
+feature modality has one adapter ``Linear(width -> dim)`` shared by all expert groups, so experts
+see every modality at the same width; an entity lacking a modality gets a ``present`` flag of
+False and is masked out of the attention (its adapter output is never used as if it were real).
+``input_noise`` (Table 11) perturbs the pre-computed features once, with a fixed seed, by Gaussian
+noise of that fraction of the features' standard deviation: the data is noisier, not the training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from roam_graph.data.mmkg_data import Modality
+
+
+class ModalityInputs(nn.Module):
+    def __init__(self, num_entities: int, dim: int, names: tuple[str, ...],
+                 features: Mapping[str, Modality], finetune_features: bool = False,
+                 input_noise: float = 0.0, seed: int = 0) -> None:
+        super().__init__()
+        self.names = names
+        self.structure = nn.Embedding(num_entities, dim) if "structure" in names else None
+        if self.structure is not None:
+            nn.init.xavier_normal_(self.structure.weight)
+        generator = torch.Generator().manual_seed(seed)
+        self.adapters = nn.ModuleDict()
+        self.raw = nn.ParameterDict()
+        for name in names:
+            if name == "structure":
+                continue
+            values = features[name].values.to(torch.float32).clone()
+            present = features[name].present
+            if input_noise > 0:
+                scale = values[present].std() if bool(present.any()) else values.new_tensor(0.0)
+                noise = torch.randn(values.shape, generator=generator) * input_noise * scale
+                values = torch.where(present[:, None], values + noise, values)
+            self.raw[name] = nn.Parameter(values, requires_grad=finetune_features)
+            self.adapters[name] = nn.Linear(values.shape[1], dim)
+            self.register_buffer(f"present_{name}", present.clone(), persistent=False)
+
+    def forward(self, ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs [n, M, dim], present bool [n, M])`` for entity ids (all entities if None)."""
+        columns, present = [], []
+        for name in self.names:
+            if name == "structure":
+                weight = self.structure.weight
+                columns.append(weight if ids is None else weight[ids])
+                count = weight.shape[0] if ids is None else ids.shape[0]
+                present.append(torch.ones(count, dtype=torch.bool, device=weight.device))
+            else:
+                raw = self.raw[name] if ids is None else self.raw[name][ids]
+                columns.append(self.adapters[name](raw))
+                mask = getattr(self, f"present_{name}")
+                present.append(mask if ids is None else mask[ids])
+        return torch.stack(columns, dim=1), torch.stack(present, dim=1)

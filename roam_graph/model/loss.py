@@ -1,0 +1,27 @@
+"""The training objective (Eq. 9-11)."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from roam_graph.model.outputs import ModelOutput
+
+
+def triple_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """L_triple of Eq. 10 as binary cross-entropy on logits, averaged over scored pairs.
+
+    ``targets`` holds 1 for positives and 0 for negatives (label-smoothed in 1-N training); the
+    mean instead of Eq. 10's sum keeps the loss scale independent of batch size and N."""
+    return F.binary_cross_entropy_with_logits(scores, targets)
+
+
+def total_loss(output: ModelOutput, targets: torch.Tensor, ot_weight: float
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+    """``L_total = L_triple + lambda * L_OT`` (Eq. 9); multi-head models sum L_triple over heads.
+
+    Returns the loss and its detached parts (for logging; no host sync beyond what logging
+    needs is done here — the caller decides when to read them)."""
+    triple = sum(triple_loss(scores, targets) for scores in output.head_scores)
+    total = triple + ot_weight * output.ot_loss
+    return total, {"triple": triple.detach(), "ot": output.ot_loss.detach()}

@@ -1,0 +1,37 @@
+"""What models return, and the per-entity encoding that evaluation computes once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from roam_graph.model.routing import Routing
+
+
+@dataclass(frozen=True)
+class CandidateEncoding:
+    """Experts' outputs for a set of entities under every option (ROAM), or plain embeddings.
+
+    raw: ``[n, M, d]`` adapted modality inputs; experts_out: ``[n, M, O, d]`` (Eq. 2);
+    entity_terms: ``[n, M, O]`` the entity half of the attention logits (Eq. 4);
+    present: ``[n, M]`` modality presence; ids: the entity ids (None = all entities)."""
+    raw: torch.Tensor
+    experts_out: torch.Tensor
+    entity_terms: torch.Tensor
+    present: torch.Tensor
+    ids: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """scores: ``[B, N]`` or ``[B, C]`` (higher = more plausible), used for ranking;
+    head_scores: the score tensors the triple loss is applied to (one, or one per head for
+    multi-head baselines such as MoMoK); ot_loss: L_OT of Eq. 11 (0 without routing);
+    routing / selected / modality_weights: introspection (None for models without routing)."""
+    scores: torch.Tensor
+    head_scores: tuple[torch.Tensor, ...]
+    ot_loss: torch.Tensor
+    routing: Routing | None = None
+    selected: torch.Tensor | None = None
+    modality_weights: torch.Tensor | None = None

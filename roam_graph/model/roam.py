@@ -1,0 +1,211 @@
+"""The ROAM edge-scoring module: MoSEG experts (Eq. 2-4) -> ReGOR routing (Eq. 6-8) -> Tucker.
+
+Every query ``(h, r)`` is routed to an option (an expert group for MoSEG; per modality for the
+MGE/SEP ablations). The head is encoded by that option's experts and fused by relation-aware
+attention; so is every candidate tail, under the query's relation and option (Eq. 3 applied to
+the candidate side). Scoring uses the separable form
+
+    s(q, t) = sum_m w_m(t | q) * (x_q . v_tm^(o_qm)),
+    w(t | q) = softmax_m(a_m . v_tm + b_m . r_q + c_m)
+
+so no ``[batch x entities x dim]`` tensor is built: per modality, one matmul per option plus a
+``[batch x entities x M]`` softmax. ``candidate_encoding="relation_agnostic"`` drops ``b_m.r_q``
+from the candidate side (MoMoK's cheaper choice) and, for MoSEG, scores with one matmul per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from roam_graph.data.mmkg_data import Modality
+from roam_graph.model.config import ModelConfig
+from roam_graph.model.experts import ExpertBank
+from roam_graph.model.fusion import ModalityAttention
+from roam_graph.model.inputs import ModalityInputs
+from roam_graph.model.interaction import TuckerInteraction
+from roam_graph.model.outputs import CandidateEncoding, ModelOutput
+from roam_graph.model.routing import GroupRepresentation, RelationConditionedCost, route
+
+
+def select_options(table: torch.Tensor, option: torch.Tensor) -> torch.Tensor:
+    """``table [B, M, O, ...]`` at ``option [B, M]`` -> ``[B, M, ...]``."""
+    index = option.view(*option.shape, 1, *([1] * (table.dim() - 3)))
+    index = index.expand(*option.shape, 1, *table.shape[3:])
+    return table.gather(2, index).squeeze(2)
+
+
+def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tensor
+                   ) -> torch.Tensor:
+    """``out[i] = query[i] @ table[:, option[i]].T``: ``query [B, d]``, ``table [N, O, d]``.
+    Queries are sorted by option so each option costs one matmul (a loop over O, not over B)."""
+    order = torch.argsort(option)
+    counts = torch.bincount(option, minlength=table.shape[1]).tolist()
+    pieces = [rows @ table[:, o].T
+              for o, rows in enumerate(query[order].split(counts)) if counts[o]]
+    return torch.cat(pieces)[torch.argsort(order)]
+
+
+class RoamModel(nn.Module):
+    def __init__(self, config: ModelConfig, num_entities: int, num_relations: int,
+                 features: Mapping[str, Modality], seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        names = tuple(m for m in config.modalities if m == "structure" or m in features)
+        if not names:
+            raise ValueError(f"none of the modalities {list(config.modalities)} is available; "
+                             f"the graph has {['structure', *features]}")
+        self.modality_names = names
+        self.dropped_modalities = tuple(m for m in config.modalities if m not in names)
+        m_count, groups, layout = len(names), config.num_groups, config.expert_layout
+        if config.routing == "soft" and layout != "moseg":
+            raise ValueError("soft routing is defined for the MoSEG layout only")
+        options = m_count * groups if layout == "sep" else groups
+        expert_of = (torch.arange(options).expand(m_count, options) if layout == "sep"
+                     else torch.arange(m_count * groups).view(m_count, groups))
+        self.register_buffer("expert_of", expert_of.contiguous(), persistent=False)
+        self.num_routers = 1 if layout == "moseg" else m_count
+        dim, rdim = config.dim, config.relation_dim
+        self.inputs = ModalityInputs(num_entities, dim, names, features,
+                                     config.finetune_features, config.input_noise, seed)
+        self.experts = ExpertBank(m_count * groups, dim, config.expert_hidden)
+        self.relations = nn.Embedding(num_relations, rdim)
+        nn.init.xavier_normal_(self.relations.weight)
+        self.attention = ModalityAttention(m_count, dim, rdim, config.attention_temperature,
+                                           config.attention_noise, config.fusion_relation)
+        query_dim = dim + rdim if config.cost_input == "raw" else dim
+        group_dim = query_dim if config.cost_function == "cosine" else dim
+        self.group_representation = GroupRepresentation(
+            self.experts.summary_width, group_dim, config.cost_hidden, self.num_routers, options,
+            config.group_rep, pool_modalities=layout == "moseg")
+        self.cost = RelationConditionedCost(query_dim, group_dim, config.cost_hidden,
+                                            config.cost_function)
+        self.relation_to_query = (nn.Linear(rdim, dim)
+                                  if layout != "moseg" and config.cost_input == "fused" else None)
+        self.tucker = TuckerInteraction(dim, rdim, config.input_dropout, config.hidden_dropout1,
+                                        config.hidden_dropout2)
+
+    # -- encoders ----------------------------------------------------------------------------
+    def encode_entities(self, ids: torch.Tensor | None = None) -> CandidateEncoding:
+        """Experts' outputs for entities (all if ``ids`` is None) under every option (Eq. 2)."""
+        raw, present = self.inputs(ids)
+        experts_out = self.experts.apply_table(raw, self.expert_of)        # [n, M, O, d]
+        return CandidateEncoding(raw, experts_out, self.attention.entity_terms(experts_out),
+                                 present, ids)
+
+    def _routing_queries(self, head: CandidateEncoding, relation: torch.Tensor,
+                         query_logits: torch.Tensor) -> torch.Tensor:
+        """The f(e_i, r_j) side of the cost (Eq. 6), ``[B, G, O or 1, d_q]``, per cost_input."""
+        kind, config = self.config.cost_input, self.config
+        if config.expert_layout == "moseg":
+            if kind in ("fused", "fused_no_relation"):
+                logits = query_logits if kind == "fused" else (
+                    head.entity_terms + self.attention.relation_terms(relation, False)[:, :, None])
+                weights = self.attention.weights(logits, head.present[:, :, None], dim=1)
+                return (weights.unsqueeze(-1) * head.experts_out).sum(dim=1).unsqueeze(1)
+            present = head.present.unsqueeze(-1).to(head.raw.dtype)
+            mean = (head.raw * present).sum(dim=1) / present.sum(dim=1).clamp_min(1.0)
+            query = torch.cat([mean, relation], dim=-1) if kind == "raw" else mean
+            return query[:, None, None, :]
+        if kind == "fused":
+            return head.experts_out + self.relation_to_query(relation)[:, None, None, :]
+        if kind == "fused_no_relation":
+            return head.experts_out
+        raw = head.raw
+        if kind == "raw":
+            raw = torch.cat([raw, relation[:, None, :].expand(-1, raw.shape[1], -1)], dim=-1)
+        return raw[:, :, None, :]
+
+    def routing_cost(self, head: CandidateEncoding, relation: torch.Tensor,
+                     query_logits: torch.Tensor) -> torch.Tensor:
+        """``c | r`` of Eq. 6 for every query and option, ``[B, G, O]``."""
+        summaries = self.experts.parameter_summary()[self.expert_of]       # [M, O, S]
+        groups = self.group_representation(summaries)                      # [G, O, d_g]
+        return self.cost(self._routing_queries(head, relation, query_logits), groups)
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, heads: torch.Tensor, relations: torch.Tensor,
+                candidates: torch.Tensor | None = None,
+                candidate_encoding: CandidateEncoding | None = None) -> ModelOutput:
+        """Scores of tails for queries ``(heads, relations)``: against all entities ``[B, N]``,
+        or against ``candidates [B, C]``. ``candidate_encoding`` (from ``encode_entities()``)
+        may be passed in at evaluation to encode all entities once for many batches."""
+        config = self.config
+        relation = self.relations(relations)
+        head = self.encode_entities(heads)
+        relation_terms = self.attention.relation_terms(relation)          # [B, M]
+        query_logits = (head.entity_terms + relation_terms[:, :, None]
+                        + self.attention.noise_terms(head.experts_out, relation))
+        routing = route(self.routing_cost(head, relation, query_logits), config.solver,
+                        config.ot_epsilon, config.sinkhorn_iterations, config.routing,
+                        self.training)
+        if candidates is None:
+            encoded = candidate_encoding or self.encode_entities()
+        else:
+            unique, inverse = torch.unique(candidates, return_inverse=True)
+            encoded = self.encode_entities(unique)
+        candidate_terms = (relation_terms if config.candidate_encoding == "relation_aware"
+                           else self.attention.relation_terms(relation, False))
+        scores, first_weights = None, None
+        for option, weight in self._routes(routing.weights):
+            modality_weights = self.attention.weights(
+                select_options(query_logits, option), head.present, dim=1)     # [B, M]
+            fused_head = (modality_weights.unsqueeze(-1)
+                          * select_options(head.experts_out, option)).sum(dim=1)
+            query = self.tucker.query(fused_head, relation, relations)
+            if candidates is None:
+                part = self._score_all(query, option, weight, encoded, candidate_terms)
+            else:
+                part = self._score_given(query, option, weight, encoded, inverse,
+                                         candidate_terms)
+            scores = part if scores is None else scores + part
+            first_weights = modality_weights if first_weights is None else first_weights
+        selected = routing.weights.argmax(dim=-1)
+        return ModelOutput(scores, (scores,), routing.ot_loss, routing, selected, first_weights)
+
+    def _routes(self, weights: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(option [B, M], weight [B, M])`` pairs: one for top-1 routing, O for soft."""
+        m_count = len(self.modality_names)
+        if self.config.routing == "soft":
+            return [(torch.full((weights.shape[0], m_count), o, device=weights.device),
+                     weights[:, 0, o : o + 1].expand(-1, m_count))
+                    for o in range(weights.shape[2])]
+        chosen = weights.argmax(dim=-1)                                    # [B, G]
+        weight = weights.gather(2, chosen.unsqueeze(-1)).squeeze(-1)       # [B, G] (value 1)
+        return [(chosen.expand(-1, m_count), weight.expand(-1, m_count))]
+
+    def _score_all(self, query: torch.Tensor, option: torch.Tensor, weight: torch.Tensor,
+                   encoded: CandidateEncoding, candidate_terms: torch.Tensor) -> torch.Tensor:
+        """Separable 1-N scores ``[B, N]`` (module docstring)."""
+        same_option = self.config.expert_layout == "moseg"
+        if same_option and self.config.candidate_encoding == "relation_agnostic":
+            # w depends on (t, option) only: fuse candidates once per option, one matmul each
+            logits = encoded.entity_terms + self.attention.bias[None, :, None]   # [N, M, O]
+            w = self.attention.weights(logits, encoded.present[:, :, None], dim=1)
+            fused = (w.unsqueeze(-1) * encoded.experts_out).sum(dim=1)           # [N, O, d]
+            return weight[:, :1] * grouped_matmul(query, option[:, 0], fused)
+        m_count = option.shape[1]
+        logits = torch.stack([encoded.entity_terms[:, m, :][:, option[:, m]].T
+                              for m in range(m_count)], dim=-1)                   # [B, N, M]
+        w = self.attention.weights(logits + candidate_terms[:, None, :],
+                                   encoded.present.unsqueeze(0), dim=-1)
+        partial = torch.stack([grouped_matmul(query, option[:, m], encoded.experts_out[:, m])
+                               for m in range(m_count)], dim=-1)                  # [B, N, M]
+        return (w * partial * weight[:, None, :]).sum(dim=-1)
+
+    def _score_given(self, query: torch.Tensor, option: torch.Tensor, weight: torch.Tensor,
+                     encoded: CandidateEncoding, inverse: torch.Tensor,
+                     candidate_terms: torch.Tensor) -> torch.Tensor:
+        """Scores ``[B, C]`` of given candidates (``inverse`` indexes the encoded unique ids)."""
+        m_count, width = option.shape[1], inverse.shape[1]
+        logits, partial = [], []
+        for m in range(m_count):
+            chosen = option[:, m : m + 1].expand(-1, width)
+            logits.append(encoded.entity_terms[inverse, m, chosen])
+            vectors = encoded.experts_out[inverse, m, chosen]                    # [B, C, d]
+            partial.append(torch.einsum("bd,bcd->bc", query, vectors))
+        w = self.attention.weights(torch.stack(logits, dim=-1) + candidate_terms[:, None, :],
+                                   encoded.present[inverse], dim=-1)
+        return (w * torch.stack(partial, dim=-1) * weight[:, None, :]).sum(dim=-1)

@@ -1,0 +1,118 @@
+"""ReGOR: relation-guided OT routing with a learnable cost (Eq. 5-8, 11, 12).
+
+Shapes: B queries, G routers (1 for MoSEG: one decision per query; M for the MGE/SEP ablations:
+one decision per modality), O options per router (K groups, or M*K shared experts for SEP).
+
+- ``GroupRepresentation``: g(W^(k)) of Eq. 7, ``P_g(sum_m alpha_m s(theta_m^(k)))`` with
+  ``alpha = softmax_m(A(s(theta_m^(k))))``, A a one-hidden-layer MLP and ``s`` the parameter
+  summary of experts.py; or learnable prototypes v_k (Eq. 5, the "w/o g" ablation).
+- ``relation_conditioned_cost``: c_ik | r = phi(f(e_i, r) || g(W^(k))) of Eq. 6, phi an MLP into
+  R+ (softplus); or ``1 - cos`` (Eq. 12, the "w/o phi" ablation).
+- ``route``: training routes the batch by the OT plan (Sinkhorn or a Table 10 solver); evaluation
+  routes each query on its own (argmin of its cost row, or softmax(-c/eps) for soft routing), so
+  its scores never depend on which other queries share its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from roam_graph.model.sinkhorn import solve_plan, top_k_plan
+
+
+class GroupRepresentation(nn.Module):
+    def __init__(self, summary_width: int, out_dim: int, hidden: int, routers: int, options: int,
+                 kind: str, pool_modalities: bool) -> None:
+        super().__init__()
+        self.kind = kind
+        self.pool_modalities = pool_modalities
+        if kind == "dynamic":
+            self.attention = nn.Sequential(nn.Linear(summary_width, hidden), nn.ReLU(),
+                                           nn.Linear(hidden, 1))          # A of Eq. 7
+            self.project = nn.Linear(summary_width, out_dim)               # fixed-size summary
+        else:
+            self.prototypes = nn.Parameter(torch.randn(routers, options, out_dim) * 0.1)
+
+    def forward(self, summaries: torch.Tensor) -> torch.Tensor:
+        """``summaries [M, O, S]`` (one per modality expert of each option) -> ``[G, O, d_g]``."""
+        if self.kind != "dynamic":
+            return self.prototypes
+        if self.pool_modalities:  # MoSEG: one representation per group, Eq. 7
+            alpha = torch.softmax(self.attention(summaries).squeeze(-1), dim=0)   # [M, O]
+            pooled = (alpha.unsqueeze(-1) * summaries).sum(dim=0, keepdim=True)   # [1, O, S]
+            return self.project(pooled)
+        return self.project(summaries)                                          # [M, O, d_g]
+
+    def modality_attention(self, summaries: torch.Tensor) -> torch.Tensor | None:
+        """alpha of Eq. 7, ``[M, O]`` (None for prototypes)."""
+        if self.kind != "dynamic" or not self.pool_modalities:
+            return None
+        return torch.softmax(self.attention(summaries).squeeze(-1), dim=0)
+
+
+class RelationConditionedCost(nn.Module):
+    """phi of Eq. 6 (learned, into R+) or ``1 - cos`` (Eq. 12)."""
+
+    def __init__(self, query_dim: int, group_dim: int, hidden: int, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "learned":
+            # phi's first layer is linear in [q || g]: split it so the group half runs once
+            self.query_layer = nn.Linear(query_dim, hidden)
+            self.group_layer = nn.Linear(group_dim, hidden, bias=False)
+            self.output = nn.Linear(hidden, 1)
+        elif query_dim != group_dim:
+            raise ValueError(f"cosine cost needs equal widths, got {query_dim} and {group_dim}")
+
+    def forward(self, queries: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """``queries [B, G, O or 1, d_q]`` and ``groups [G, O, d_g]`` -> costs ``[B, G, O]``."""
+        if self.kind == "learned":
+            hidden = torch.relu(self.query_layer(queries) + self.group_layer(groups))
+            return F.softplus(self.output(hidden).squeeze(-1))
+        return 1.0 - F.cosine_similarity(queries, groups.unsqueeze(0), dim=-1)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """One routing decision per (query, router); see ``route``."""
+    weights: torch.Tensor        # [B, G, O] weight of each option (one-hot-like when top1)
+    cost: torch.Tensor           # [B, G, O]
+    plan: torch.Tensor | None    # [B, G, O] OT plan (training), rows scaled to sum to 1
+    ot_loss: torch.Tensor        # scalar: <P, C> + eps * sum P log P (Eq. 11), 0 at evaluation
+
+
+def ot_loss(plan: torch.Tensor, cost: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Eq. 11 for a plan of total mass 1 per router, averaged over routers."""
+    entropy_term = (plan * torch.log(plan.clamp_min(1e-30))).sum(dim=(0, 2))
+    transport = (plan * cost).sum(dim=(0, 2))
+    return (transport + epsilon * entropy_term).mean()
+
+
+def route(cost: torch.Tensor, solver: str, epsilon: float, iterations: int, mode: str,
+          training: bool) -> Routing:
+    """Turn costs ``[B, G, O]`` into option weights.
+
+    Training: the OT plan over the batch (per router); ``top1`` keeps each row's best option with
+    a straight-through weight (value 1, gradient of the plan row), ``soft`` uses the plan rows.
+    Evaluation: per query, argmin of the cost (``top1``) or ``softmax(-c / eps)`` (``soft``)."""
+    if not training:
+        if solver == "tksr":  # per query, no OT: the same top-2 rule as in training
+            weights = top_k_plan(cost.transpose(0, 1), k=2, temperature=epsilon).transpose(0, 1)
+            weights = weights * cost.shape[0]
+        elif mode == "top1":
+            weights = F.one_hot(cost.argmin(dim=-1), cost.shape[-1]).to(cost.dtype)
+        else:
+            weights = torch.softmax(-cost / epsilon, dim=-1)
+        return Routing(weights, cost, None, cost.new_zeros(()))
+    plan = solve_plan(cost.transpose(0, 1), solver, epsilon, iterations).transpose(0, 1)
+    rows = plan / plan.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+    if mode == "top1":
+        hard = F.one_hot(rows.argmax(dim=-1), cost.shape[-1]).to(cost.dtype)
+        weights = hard + rows - rows.detach()      # straight-through estimator
+    else:
+        weights = rows
+    return Routing(weights, cost, rows, ot_loss(plan, cost, epsilon))

@@ -1,0 +1,133 @@
+"""Experiment configuration: ``configs/<graph>.yaml`` (data) <- command-line overrides.
+
+An experiment is ``graph + model settings + training settings + evaluation settings``; the
+resolved configuration is written next to the results so any run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from roam_graph.data.errors import DataError
+from roam_graph.model.config import ModelConfig, resolve_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+REGIMES: tuple[str, ...] = ("1-n", "negative-sampling")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 100
+    batch_size: int = 1024
+    lr: float = 1e-3
+    regime: str = "1-n"                 # 1-n (K-vs-all, as TuckER) | negative-sampling
+    label_smoothing: float = 0.1
+    negatives: int = 64                 # k per positive (negative-sampling)
+    negative_strategy: str = "uniform"  # see roam_graph.sampling
+    eval_every: int = 10                # epochs between validation evaluations
+    patience: int = 10                  # evaluations without improvement before stopping
+    max_grad_norm: float | None = None
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    graph: str = "synthetic"
+    source: str | None = None
+    data_dir: str | None = None
+    text_encoder: str = "none"
+    seed: int = 0
+    device: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["model"]["modalities"] = list(self.model.modalities)
+        return data
+
+
+def _typed(section: type, values: dict[str, Any], origin: str) -> dict[str, Any]:
+    known = {f.name for f in fields(section)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DataError(f"{origin}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    return values
+
+
+def default_config_path(graph: str) -> Path | None:
+    path = CONFIG_DIR / f"{graph}.yaml"
+    return path if path.is_file() else None
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None,
+                graph: str | None = None) -> ExperimentConfig:
+    """Read a YAML config (or defaults), then apply overrides.
+
+    ``overrides`` keys are ``graph``, ``seed``, ... for the top level and ``model.dim``,
+    ``training.epochs``, ``evaluation.batch_size`` for the sections (None values are skipped)."""
+    raw: dict[str, Any] = {}
+    origin = str(path) if path else "defaults"
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            raise DataError(f"{path}: cannot read config ({error.strerror})") from None
+        except yaml.YAMLError as error:
+            raise DataError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(raw, dict):
+            raise DataError(f"{path}: a config must be a mapping of keys to values")
+    sections = {name: dict(raw.pop(name, None) or {})
+                for name in ("model", "training", "evaluation")}
+    top = _typed(ExperimentConfig, raw, origin)
+    if graph is not None:
+        top["graph"] = graph
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, name = key.rpartition(".")
+        target = sections[section] if section else top
+        target[name] = value
+    _typed(ModelConfig, sections["model"], f"{origin} [model]")
+    _typed(TrainingConfig, sections["training"], f"{origin} [training]")
+    _typed(EvaluationConfig, sections["evaluation"], f"{origin} [evaluation]")
+    model_settings = dict(sections["model"])
+    if "modalities" in model_settings:
+        model_settings["modalities"] = tuple(model_settings["modalities"])
+    try:
+        model = resolve_config(model_settings.pop("model", "roam"),
+                               model_settings.pop("variant", "full"), **model_settings)
+    except ValueError as error:
+        raise DataError(f"{origin}: {error}") from None
+    training = TrainingConfig(**sections["training"])
+    check_training(training, origin)
+    return ExperimentConfig(**{k: v for k, v in top.items()
+                               if k not in ("model", "training", "evaluation")},
+                            model=model, training=training,
+                            evaluation=EvaluationConfig(**sections["evaluation"]))
+
+
+def check_training(training: TrainingConfig, origin: str) -> None:
+    if training.regime not in REGIMES:
+        raise DataError(f"{origin}: regime {training.regime!r} is not one of {', '.join(REGIMES)}")
+    for name in ("epochs", "batch_size", "eval_every", "patience", "negatives"):
+        if getattr(training, name) < 1:
+            raise DataError(f"{origin}: {name} must be >= 1, got {getattr(training, name)}")
+    if training.lr <= 0:
+        raise DataError(f"{origin}: lr must be > 0, got {training.lr}")
+    if not 0 <= training.label_smoothing < 1:
+        raise DataError(f"{origin}: label_smoothing must be in [0, 1)")
+
+
+def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
+    return replace(config, seed=seed)

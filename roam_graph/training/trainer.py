@@ -1,0 +1,239 @@
+"""Training loop: Adam, validation every N epochs, early stopping on validation MRR, the best
+checkpoint kept, test evaluated once at the selected checkpoint (never used for selection).
+
+Determinism: every random draw comes from torch generators; samplers derive each epoch's order
+from ``(seed, epoch)``; checkpoints hold the torch RNG states. On CPU the same seed gives the same
+result, and a run resumed after epoch k ends exactly as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from roam_graph.data.errors import DataError
+from roam_graph.evaluation import EvaluationResult, build_filter, evaluate
+from roam_graph.evaluation.metrics import relation_categories
+from roam_graph.graph.answers import AnswerIndex
+from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.model import build_model, total_loss
+from roam_graph.model.introspection import routing_report
+from roam_graph.sampling import (
+    EdgeBatchSampler,
+    NegativeBatch,
+    OneToNSampler,
+    dense_targets,
+    make_negative_sampler,
+)
+from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkpoint
+from roam_graph.training.config import ExperimentConfig
+from roam_graph.training.reports import write_history, write_metrics
+
+Log = Callable[[str], None]
+#: Settings that may differ between a run and its ``--resume`` (they do not change the past).
+RESUMABLE_CHANGES = ("epochs", "patience", "eval_every")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DataError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_sampler(config: ExperimentConfig, kg: MultimodalKG,
+                 triples: torch.Tensor | None = None) -> OneToNSampler | EdgeBatchSampler:
+    """1-N query batches, or edge batches turned into ``NegativeBatch``es."""
+    training = config.training
+    if training.regime == "1-n":
+        return OneToNSampler.from_kg(kg, training.batch_size, triples=triples, seed=config.seed,
+                                     num_workers=training.num_workers)
+    negatives = make_negative_sampler(training.negative_strategy, kg, training.negatives,
+                                      triples=triples, seed=config.seed)
+    return EdgeBatchSampler.from_kg(kg, training.batch_size, triples=triples, seed=config.seed,
+                                    num_workers=training.num_workers, transform=negatives)
+
+
+def batch_inputs(batch: Any, label_smoothing: float, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """``(heads, relations, candidates or None, targets)`` on ``device``."""
+    queries = batch.queries.to(device, non_blocking=True)
+    if isinstance(batch, NegativeBatch):
+        candidates = batch.expanded().to(device, non_blocking=True)
+        targets = torch.zeros(candidates.shape, device=device)
+        targets[:, 0] = 1.0
+        return queries[:, 0], queries[:, 1], candidates, targets
+    targets = dense_targets(batch, label_smoothing).to(device, non_blocking=True)
+    return queries[:, 0], queries[:, 1], None, targets
+
+
+def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer,
+                config: ExperimentConfig, device: torch.device,
+                scaler: torch.cuda.amp.GradScaler | None, progress: bool) -> dict[str, float]:
+    """One pass over the sampler; loss sums stay on the device until the epoch ends."""
+    model.train()
+    sums = torch.zeros(2, device=device)
+    started, seen = time.perf_counter(), 0
+    bar = tqdm(total=len(sampler), desc=f"epoch {sampler.epoch}", unit="batch",
+               disable=not progress, leave=False)
+    for batch in sampler:
+        heads, relations, candidates, targets = batch_inputs(
+            batch, config.training.label_smoothing, device)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
+            output = model(heads, relations, candidates)
+            loss, parts = total_loss(output, targets, config.model.ot_weight)
+        optimiser.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimiser)
+        else:
+            loss.backward()
+        if config.training.max_grad_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
+        if scaler is not None:
+            scaler.step(optimiser)
+            scaler.update()
+        else:
+            optimiser.step()
+        sums += torch.stack([parts["triple"].float(), parts["ot"].float()])
+        seen += len(heads)
+        bar.update(1)
+    bar.close()
+    seconds = time.perf_counter() - started
+    triple, ot = (sums / max(len(sampler), 1)).tolist()
+    return {"loss_triple": triple, "loss_ot": ot, "seconds": seconds,
+            "queries_per_second": seen / max(seconds, 1e-9)}
+
+
+def evaluate_split(model: nn.Module, kg: MultimodalKG, split: str, known: AnswerIndex,
+                   config: ExperimentConfig, device: torch.device, progress: bool = False
+                   ) -> EvaluationResult:
+    """Filtered ranking of one split in both directions. All entities are encoded once; each
+    query is then routed and scored on its own (its scores do not depend on the batch)."""
+    model.eval()
+    with torch.inference_mode():
+        encoding = model.encode_entities()
+
+        def score(heads: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
+            return model(heads.to(device), relations.to(device),
+                         candidate_encoding=encoding).scores.float()
+
+        categories = relation_categories(kg.triples("train"), kg.num_relations)
+        return evaluate(score, kg.triples(split), known, kg.num_relations,
+                        batch_size=config.evaluation.batch_size, categories=categories,
+                        progress=progress)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out: Path
+    test: dict[str, Any]
+    validation: dict[str, float]
+    best_epoch: int
+    last_epoch: int
+    stopped_early: bool
+
+
+def check_resumable(saved: dict[str, Any], current: ExperimentConfig, path: Path) -> None:
+    """A resumed run must be the same experiment; only RESUMABLE_CHANGES may differ."""
+    now = current.to_dict()
+    for key in ("graph", "seed", "model"):
+        if saved.get(key) != now.get(key):
+            raise DataError(f"{path}: --resume with a different {key} than the saved run "
+                            f"({saved.get(key)!r} vs {now.get(key)!r})")
+    changed = [k for k, v in saved["training"].items()
+               if now["training"].get(k) != v and k not in RESUMABLE_CHANGES]
+    if changed:
+        raise DataError(f"{path}: --resume with different training settings {changed}; only "
+                        f"{', '.join(RESUMABLE_CHANGES)} may change")
+
+
+def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool = False,
+                 log: Log = print, progress: bool = True,
+                 train_triples: torch.Tensor | None = None) -> RunResult:
+    """Train, select on validation, test once; files go to ``out`` (README: Output files)."""
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
+                        seed=config.seed).to(device)
+    if getattr(model, "dropped_modalities", ()):
+        log(f"note: {', '.join(model.dropped_modalities)} not available on graph "
+            f"{kg.name!r}; training with {', '.join(model.modality_names)}")
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.training.lr)
+    scaler = torch.cuda.amp.GradScaler() if device.type == "cuda" else None
+    sampler = make_sampler(config, kg, train_triples)
+    known = build_filter(kg)
+    progress_state: dict[str, Any] = {"best_mrr": -math.inf, "best_epoch": 0, "bad_evals": 0,
+                                      "history": [], "stopped_early": False}
+    first_epoch = 1
+    if resume:
+        state = load_checkpoint(out / "last.pt", device)
+        restore(state, model, optimiser)
+        progress_state = state["progress"]
+        check_resumable(progress_state["config"], config, out / "last.pt")
+        first_epoch = state["epoch"] + 1
+        log(f"resuming after epoch {state['epoch']} from {out / 'last.pt'}")
+    progress_state["config"] = config.to_dict()
+    training = config.training
+    for epoch in range(first_epoch, training.epochs + 1):
+        if progress_state["stopped_early"]:
+            break
+        sampler.set_epoch(epoch)
+        stats = train_epoch(model, sampler, optimiser, config, device, scaler, progress)
+        if epoch % training.eval_every == 0 or epoch == training.epochs:
+            valid = evaluate_split(model, kg, "valid", known, config, device)
+            row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
+                   **_routing_columns(model, kg, device)}
+            progress_state["history"].append(row)
+            log(f"epoch {epoch}: loss {stats['loss_triple']:.4f} (ot {stats['loss_ot']:.4f}), "
+                f"valid MRR {valid.headline['mrr']:.4f}, {stats['queries_per_second']:.0f} q/s")
+            if valid.headline["mrr"] > progress_state["best_mrr"]:
+                progress_state.update(best_mrr=valid.headline["mrr"], best_epoch=epoch,
+                                      bad_evals=0, best_validation=dict(valid.headline))
+                save_checkpoint(out / "best.pt", model, optimiser, epoch, progress_state)
+            else:
+                progress_state["bad_evals"] += 1
+                if progress_state["bad_evals"] >= training.patience:
+                    progress_state["stopped_early"] = True
+                    log(f"early stop at epoch {epoch}: no better validation MRR for "
+                        f"{training.patience} evaluations")
+            write_history(out / "history.csv", progress_state["history"])
+        save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
+    last_epoch = progress_state["history"][-1]["epoch"] if progress_state["history"] else 0
+    best = load_checkpoint(out / "best.pt", device)
+    model.load_state_dict(best["model"])
+    test = evaluate_split(model, kg, "test", known, config, device, progress=progress)
+    write_metrics(out, test, kg.relation_names, progress_state, config)
+    return RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
+                     progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
+
+
+def _routing_columns(model: nn.Module, kg: MultimodalKG, device: torch.device
+                     ) -> dict[str, float]:
+    """Routing entropy on (up to 2048) validation queries, for history.csv (Fig. 2)."""
+    valid = kg.triples("valid")[:2048]
+    report = routing_report(model, valid[:, 0], valid[:, 1], device)
+    if report is None:
+        return {}
+    return {"routing_entropy": report.usage_entropy,
+            "query_routing_entropy": report.mean_query_entropy}
+
+
+def with_epochs(config: ExperimentConfig, epochs: int) -> ExperimentConfig:
+    return replace(config, training=replace(config.training, epochs=epochs))
