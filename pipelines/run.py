@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                            "expert hidden, gating hidden)")
     p.add_argument("--lr", type=float)
     p.add_argument("--training", choices=REGIMES, help="1-n (default) or negative-sampling")
+    p.add_argument("--loss", choices=("bce", "softmax"),
+                   help="bce (Eq. 10, default) or softmax cross-entropy")
     p.add_argument("--negatives", type=int, help="negatives per positive")
     p.add_argument("--negative-strategy", help="e.g. uniform, bernoulli+filtered, shared")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
@@ -74,7 +76,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "model.dim": dim, "model.relation_dim": dim, "model.expert_hidden": dim,
         "model.cost_hidden": dim,
         "training.epochs": args.epochs, "training.batch_size": args.batch_size,
-        "training.lr": args.lr, "training.regime": args.training,
+        "training.lr": args.lr, "training.regime": args.training, "training.loss": args.loss,
         "training.negatives": args.negatives, "training.negative_strategy": args.negative_strategy,
         "training.eval_every": args.eval_every, "training.patience": args.patience,
     }

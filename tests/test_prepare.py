@@ -84,7 +84,11 @@ def test_synthetic_graph_needs_no_files(data_dir: Path) -> None:
     prepared = prepare_graph(PrepareOptions("synthetic-tiny"), log=lambda _: None)
     assert prepared.kg.num_entities > 0
     assert set(prepared.kg.modality_names) == {"image", "text"}
-    assert load_prepared(prepared.folder).num_entities == prepared.kg.num_entities
+    reloaded = load_prepared(prepared.folder)
+    assert reloaded.num_entities == prepared.kg.num_entities
+    for name, modality in reloaded.modalities.items():
+        assert modality.present.dtype == torch.bool
+        assert torch.equal(modality.present, prepared.kg.modalities[name].present)
 
 
 def run_prepare(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -110,7 +110,8 @@ class MultimodalKG:
     @property
     def modalities(self) -> dict[str, Modality]:
         features = dgl_adapter.entity_features(self.graph)
-        return {m: Modality(features[m], features[m + PRESENT_SUFFIX])
+        # DGL stores bool node data as uint8: restore the dtype the rest of the code relies on
+        return {m: Modality(features[m], features[m + PRESENT_SUFFIX].bool())
                 for m in self.modality_names}
 
     # -- flat views for hot paths ----------------------------------------------------------

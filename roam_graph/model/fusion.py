@@ -55,5 +55,9 @@ class ModalityAttention(nn.Module):
     def weights(self, logits: torch.Tensor, present: torch.Tensor, dim: int) -> torch.Tensor:
         """Masked softmax over modalities (Eq. 4); absent modalities get exactly zero weight.
         An entity with no modality at all gets all-zero weights (a zero representation)."""
-        masked = (logits / self.temperature).masked_fill(~present, float("-inf"))
-        return torch.softmax(masked, dim=dim).nan_to_num(0.0)
+        lowest = torch.finfo(logits.dtype).min  # finite: no NaN for all-absent rows
+        weights = torch.softmax((logits / self.temperature).masked_fill(~present, lowest), dim=dim)
+        has_any = present.any(dim=dim, keepdim=True)
+        if not bool(has_any.all()):  # checked on the small mask, not on the logits
+            weights = weights * has_any
+        return weights

@@ -16,12 +16,25 @@ def triple_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(scores, targets)
 
 
-def total_loss(output: ModelOutput, targets: torch.Tensor, ot_weight: float
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+def softmax_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the softmax over candidates against the normalised targets (LibKGE's
+    1vsAll / KvsAll with CE). Not the paper's Eq. 10, but it learns far faster early on: with
+    1-N BCE the first epochs mostly push every score down (docs/training.md)."""
+    distribution = targets / targets.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    return -(distribution * torch.log_softmax(scores, dim=1)).sum(dim=1).mean()
+
+
+LOSSES = {"bce": triple_loss, "softmax": softmax_loss}
+
+
+def total_loss(output: ModelOutput, targets: torch.Tensor, ot_weight: float,
+               loss: str = "bce") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``L_total = L_triple + lambda * L_OT`` (Eq. 9); multi-head models sum L_triple over heads.
 
-    Returns the loss and its detached parts (for logging; no host sync beyond what logging
-    needs is done here — the caller decides when to read them)."""
-    triple = sum(triple_loss(scores, targets) for scores in output.head_scores)
+    Returns the loss and its detached parts (for logging; no host sync here — the caller
+    decides when to read them)."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    triple = sum(LOSSES[loss](scores, targets) for scores in output.head_scores)
     total = triple + ot_weight * output.ot_loss
     return total, {"triple": triple.detach(), "ot": output.ot_loss.detach()}

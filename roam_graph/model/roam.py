@@ -186,14 +186,45 @@ class RoamModel(nn.Module):
             w = self.attention.weights(logits, encoded.present[:, :, None], dim=1)
             fused = (w.unsqueeze(-1) * encoded.experts_out).sum(dim=1)           # [N, O, d]
             return weight[:, :1] * grouped_matmul(query, option[:, 0], fused)
+        if same_option:
+            return self._score_all_grouped(query, option[:, 0], weight[:, 0], encoded,
+                                           candidate_terms)
         m_count = option.shape[1]
+        # [B, M, N] layout: the softmax over modalities runs with entities contiguous
         logits = torch.stack([encoded.entity_terms[:, m, :][:, option[:, m]].T
-                              for m in range(m_count)], dim=-1)                   # [B, N, M]
-        w = self.attention.weights(logits + candidate_terms[:, None, :],
-                                   encoded.present.unsqueeze(0), dim=-1)
+                              for m in range(m_count)], dim=1)
+        w = self.attention.weights(logits + candidate_terms[:, :, None],
+                                   encoded.present.T.unsqueeze(0), dim=1)
         partial = torch.stack([grouped_matmul(query, option[:, m], encoded.experts_out[:, m])
-                               for m in range(m_count)], dim=-1)                  # [B, N, M]
-        return (w * partial * weight[:, None, :]).sum(dim=-1)
+                               for m in range(m_count)], dim=1)
+        return (w * partial * weight[:, :, None]).sum(dim=1)
+
+    def _score_all_grouped(self, query: torch.Tensor, option: torch.Tensor,
+                           weight: torch.Tensor, encoded: CandidateEncoding,
+                           candidate_terms: torch.Tensor) -> torch.Tensor:
+        """MoSEG (one option for all modalities): queries sorted by group once; per group one
+        ``[b, d] x [d, M * N]`` matmul gives every modality's partial score at once. Tensors
+        are laid out ``[b, M, N]`` so the softmax over the few modalities runs along a strided
+        axis with the long entity axis contiguous (a softmax over a last axis of size 3 is
+        several times slower)."""
+        order = torch.argsort(option)
+        counts = torch.bincount(option, minlength=encoded.experts_out.shape[2]).tolist()
+        vectors = encoded.experts_out.permute(2, 1, 0, 3).unbind(0)   # O x [M, N, d]
+        terms = encoded.entity_terms.permute(2, 1, 0).unbind(0)       # O x [M, N]
+        present = encoded.present.T.unsqueeze(0)                      # [1, M, N]
+        blocks = []
+        for o, (q, relation_terms, w) in enumerate(zip(
+                query[order].split(counts), candidate_terms[order].split(counts),
+                weight[order].split(counts), strict=True)):
+            if not counts[o]:
+                continue
+            m_count, entities, dim = vectors[o].shape
+            partial = (q @ vectors[o].reshape(m_count * entities, dim).T).view(-1, m_count,
+                                                                              entities)
+            logits = terms[o].unsqueeze(0) + relation_terms.unsqueeze(2)          # [b, M, N]
+            attention = self.attention.weights(logits, present, dim=1)
+            blocks.append((attention * partial).sum(dim=1) * w.unsqueeze(1))
+        return torch.cat(blocks)[torch.argsort(order)]
 
     def _score_given(self, query: torch.Tensor, option: torch.Tensor, weight: torch.Tensor,
                      encoded: CandidateEncoding, inverse: torch.Tensor,

@@ -26,6 +26,7 @@ class TrainingConfig:
     lr: float = 1e-3
     regime: str = "1-n"                 # 1-n (K-vs-all, as TuckER) | negative-sampling
     label_smoothing: float = 0.1
+    loss: str = "bce"                   # bce (Eq. 10) | softmax (cross-entropy, faster start)
     negatives: int = 64                 # k per positive (negative-sampling)
     negative_strategy: str = "uniform"  # see roam_graph.sampling
     eval_every: int = 10                # epochs between validation evaluations
@@ -123,6 +124,8 @@ def check_training(training: TrainingConfig, origin: str) -> None:
     for name in ("epochs", "batch_size", "eval_every", "patience", "negatives"):
         if getattr(training, name) < 1:
             raise DataError(f"{origin}: {name} must be >= 1, got {getattr(training, name)}")
+    if training.loss not in ("bce", "softmax"):
+        raise DataError(f"{origin}: loss {training.loss!r} is not one of bce, softmax")
     if training.lr <= 0:
         raise DataError(f"{origin}: lr must be > 0, got {training.lr}")
     if not 0 <= training.label_smoothing < 1:

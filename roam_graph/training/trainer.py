@@ -96,7 +96,8 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
             batch, config.training.label_smoothing, device)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
             output = model(heads, relations, candidates)
-            loss, parts = total_loss(output, targets, config.model.ot_weight)
+            loss, parts = total_loss(output, targets, config.model.ot_weight,
+                                     config.training.loss)
         optimiser.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
