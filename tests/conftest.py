@@ -39,3 +39,11 @@ def one_torch_thread() -> None:
     """Tests use tiny tensors: one intra-op thread is faster, and immune to a busy machine."""
     import torch
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def kg(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 (imports stay lazy here)
+    """The tiny synthetic graph (no files needed), prepared once per test session."""
+    from roam_graph.graph.prepare import PrepareOptions, prepare_graph
+    folder = tmp_path_factory.mktemp("tiny-data")
+    return prepare_graph(PrepareOptions("synthetic-tiny", data_dir=folder), log=lambda _: None).kg

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import torch
 
 from roam_graph.graph.mmkg import MultimodalKG, reciprocal_triples
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.sampling import EdgeBatchSampler, make_negative_sampler
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tensors here are tiny; on a busy 2-core machine OpenMP's second thread makes each small
-    op ~100x slower (measured), so these tests run single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def kg(tmp_path_factory: pytest.TempPathFactory) -> MultimodalKG:
-    folder = Path(tmp_path_factory.mktemp("data"))
-    return prepare_graph(PrepareOptions("synthetic-tiny", data_dir=folder), log=lambda _: None).kg
 
 
 def as_sorted_rows(triples: torch.Tensor) -> list[tuple[int, int, int]]:

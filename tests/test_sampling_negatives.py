@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import torch
 
 from roam_graph.data import MMKGData
 from roam_graph.graph.answers import AnswerIndex
 from roam_graph.graph.mmkg import MultimodalKG, reciprocal_triples
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.sampling import (
     STRATEGIES,
     DegreeWeighted,
@@ -21,21 +17,6 @@ from roam_graph.sampling import (
     bernoulli_head_probability,
     make_negative_sampler,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: a second OpenMP thread only adds contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def kg(tmp_path_factory: pytest.TempPathFactory) -> MultimodalKG:
-    folder = Path(tmp_path_factory.mktemp("data"))
-    return prepare_graph(PrepareOptions("synthetic-tiny", data_dir=folder), log=lambda _: None).kg
 
 
 def small_kg(train: list[list[int]], num_entities: int, num_relations: int,

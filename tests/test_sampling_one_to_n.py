@@ -3,30 +3,11 @@ label smoothing, seeded and resumable order."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import torch
 
 from roam_graph.graph.mmkg import MultimodalKG
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.sampling import OneToNBatch, OneToNSampler, dense_targets
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: a second OpenMP thread only adds contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def kg(tmp_path_factory: pytest.TempPathFactory) -> MultimodalKG:
-    folder = Path(tmp_path_factory.mktemp("data"))
-    return prepare_graph(PrepareOptions("synthetic-tiny", data_dir=folder), log=lambda _: None).kg
 
 
 def reference_answers(kg: MultimodalKG) -> dict[tuple[int, int], set[int]]:

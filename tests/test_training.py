@@ -13,17 +13,9 @@ import torch
 
 from roam_graph.data.errors import DataError
 from roam_graph.graph.mmkg import MultimodalKG
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.training import checkpoint as checkpoint_module
 from roam_graph.training.config import ExperimentConfig, load_config
 from roam_graph.training.trainer import run_training
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> MultimodalKG:
-    data_dir = tmp_path_factory.mktemp("data")
-    return prepare_graph(PrepareOptions("synthetic-tiny", data_dir=data_dir),
-                         log=lambda _: None).kg
 
 
 def tiny_config(**training: object) -> ExperimentConfig:
@@ -42,19 +34,19 @@ def parameters(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["model"]
 
 
-def test_same_seed_gives_the_same_result(tiny: MultimodalKG, tmp_path: Path) -> None:
+def test_same_seed_gives_the_same_result(kg: MultimodalKG, tmp_path: Path) -> None:
     config = tiny_config(epochs=2)
-    first = run_training(config, tiny, tmp_path / "a", log=quiet, progress=False)
-    second = run_training(config, tiny, tmp_path / "b", log=quiet, progress=False)
+    first = run_training(config, kg, tmp_path / "a", log=quiet, progress=False)
+    second = run_training(config, kg, tmp_path / "b", log=quiet, progress=False)
     assert first.test == second.test
 
 
-def test_resumed_run_ends_exactly_like_the_uninterrupted_one(tiny: MultimodalKG,
+def test_resumed_run_ends_exactly_like_the_uninterrupted_one(kg: MultimodalKG,
                                                              tmp_path: Path) -> None:
-    straight = run_training(tiny_config(epochs=3), tiny, tmp_path / "straight", log=quiet,
+    straight = run_training(tiny_config(epochs=3), kg, tmp_path / "straight", log=quiet,
                             progress=False)
-    run_training(tiny_config(epochs=1), tiny, tmp_path / "resumed", log=quiet, progress=False)
-    resumed = run_training(tiny_config(epochs=3), tiny, tmp_path / "resumed", resume=True,
+    run_training(tiny_config(epochs=1), kg, tmp_path / "resumed", log=quiet, progress=False)
+    resumed = run_training(tiny_config(epochs=3), kg, tmp_path / "resumed", resume=True,
                            log=quiet, progress=False)
     assert resumed.test == straight.test
     final_a, final_b = (parameters(tmp_path / name / "last.pt") for name in ("straight", "resumed"))
@@ -63,30 +55,30 @@ def test_resumed_run_ends_exactly_like_the_uninterrupted_one(tiny: MultimodalKG,
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [1, 2, 3]
 
 
-def test_resume_refuses_a_different_experiment(tiny: MultimodalKG, tmp_path: Path) -> None:
-    run_training(tiny_config(epochs=1), tiny, tmp_path, log=quiet, progress=False)
+def test_resume_refuses_a_different_experiment(kg: MultimodalKG, tmp_path: Path) -> None:
+    run_training(tiny_config(epochs=1), kg, tmp_path, log=quiet, progress=False)
     other = tiny_config(epochs=2, lr=0.5)
     with pytest.raises(DataError, match=r"different training settings \['lr'\]"):
-        run_training(other, tiny, tmp_path, resume=True, log=quiet, progress=False)
+        run_training(other, kg, tmp_path, resume=True, log=quiet, progress=False)
 
 
-def test_resume_without_a_checkpoint_says_so(tiny: MultimodalKG, tmp_path: Path) -> None:
+def test_resume_without_a_checkpoint_says_so(kg: MultimodalKG, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no checkpoint to resume from"):
-        run_training(tiny_config(epochs=1), tiny, tmp_path, resume=True, log=quiet,
+        run_training(tiny_config(epochs=1), kg, tmp_path, resume=True, log=quiet,
                      progress=False)
 
 
-def test_early_stopping_stops_when_validation_does_not_improve(tiny: MultimodalKG,
+def test_early_stopping_stops_when_validation_does_not_improve(kg: MultimodalKG,
                                                                tmp_path: Path) -> None:
     frozen = tiny_config(epochs=10, patience=2, lr=1e-12)   # weights stay put (BN stats move)
-    result = run_training(frozen, tiny, tmp_path, log=quiet, progress=False)
+    result = run_training(frozen, kg, tmp_path, log=quiet, progress=False)
     assert result.stopped_early and result.last_epoch < 10
     assert result.last_epoch == result.best_epoch + 2   # patience 2, evaluating every epoch
 
 
-def test_model_is_selected_on_validation_and_tested_once(tiny: MultimodalKG,
+def test_model_is_selected_on_validation_and_tested_once(kg: MultimodalKG,
                                                          tmp_path: Path) -> None:
-    result = run_training(tiny_config(epochs=3), tiny, tmp_path, log=quiet, progress=False)
+    result = run_training(tiny_config(epochs=3), kg, tmp_path, log=quiet, progress=False)
     with open(tmp_path / "history.csv") as handle:
         history = list(csv.DictReader(handle))
     best = max(history, key=lambda row: float(row["valid_mrr"]))
@@ -98,12 +90,12 @@ def test_model_is_selected_on_validation_and_tested_once(tiny: MultimodalKG,
         assert key in metrics
     assert metrics["tie_handling"] == "realistic"
     ranks = torch.load(tmp_path / "ranks.pt", weights_only=True)
-    assert ranks["ranks"]["realistic"]["tail"].shape == (len(tiny.triples("test")),)
+    assert ranks["ranks"]["realistic"]["tail"].shape == (len(kg.triples("test")),)
 
 
 def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(
-        tiny: MultimodalKG, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_training(tiny_config(epochs=1), tiny, tmp_path, log=quiet, progress=False)
+        kg: MultimodalKG, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_training(tiny_config(epochs=1), kg, tmp_path, log=quiet, progress=False)
     before = (tmp_path / "last.pt").read_bytes()
 
     def dying_save(state: object, path: Path) -> None:
@@ -112,16 +104,16 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(
 
     monkeypatch.setattr(checkpoint_module.torch, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        run_training(tiny_config(epochs=2), tiny, tmp_path, resume=True, log=quiet,
+        run_training(tiny_config(epochs=2), kg, tmp_path, resume=True, log=quiet,
                      progress=False)
     assert (tmp_path / "last.pt").read_bytes() == before
     assert not list(tmp_path.glob("*.part"))
 
 
-def test_negative_sampling_regime_trains(tiny: MultimodalKG, tmp_path: Path) -> None:
+def test_negative_sampling_regime_trains(kg: MultimodalKG, tmp_path: Path) -> None:
     config = tiny_config(epochs=1, regime="negative-sampling", negatives=8,
                          negative_strategy="bernoulli+filtered")
-    result = run_training(config, tiny, tmp_path, log=quiet, progress=False)
+    result = run_training(config, kg, tmp_path, log=quiet, progress=False)
     assert 0 < result.test["mrr"] <= 1
 
 
