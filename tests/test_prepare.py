@@ -110,3 +110,15 @@ def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path: Path, data_dir: Pat
     assert result.returncode == 2
     assert "valid.tsv:2: expected 'HEAD<TAB>REL<TAB>TAIL'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_changed_synthetic_preset_rebuilds_the_cache(data_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from roam_graph.data import synthetic
+    prepare_graph(PrepareOptions("synthetic-tiny"), log=lambda _: None)
+    changed = dict(synthetic.SYNTHETIC_PRESETS)
+    changed["tiny"] = replace(changed["tiny"], corrupt_fraction=0.05)
+    monkeypatch.setattr("roam_graph.graph.prepare.SYNTHETIC_PRESETS", changed)
+    assert prepare_graph(PrepareOptions("synthetic-tiny"), log=lambda _: None).rebuilt

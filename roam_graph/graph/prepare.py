@@ -31,7 +31,7 @@ from roam_graph.data.errors import DataError
 from roam_graph.data.features import find_feature_files, load_feature_files
 from roam_graph.data.formats import read_structure, safe_extract
 from roam_graph.data.mmkg_data import MMKGData, Modality
-from roam_graph.data.synthetic import make_synthetic
+from roam_graph.data.synthetic import SYNTHETIC_PRESETS, make_synthetic
 from roam_graph.data.text import TEXT_ENCODERS, encode_texts, entity_texts
 from roam_graph.graph import dgl_adapter
 from roam_graph.graph.mmkg import MultimodalKG
@@ -109,6 +109,8 @@ def _fingerprint(options: PrepareOptions, source: Path | None) -> str:
         for path in sorted(p for p in source.iterdir() if p.is_file()):
             stat = path.stat()
             files.append([path.name, stat.st_size, stat.st_mtime_ns])
+    if options.graph in SYNTHETIC:  # a changed generator preset must invalidate the cache
+        files.append(["preset", repr(SYNTHETIC_PRESETS[SYNTHETIC[options.graph]])])
     payload = {"cache_version": CACHE_VERSION, "graph": options.graph, "format": options.format,
                "text_encoder": options.text_encoder, "seed": options.seed,
                "source": str(source.resolve()) if source else None, "files": files}
