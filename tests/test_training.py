@@ -41,6 +41,19 @@ def test_same_seed_gives_the_same_result(kg: MultimodalKG, tmp_path: Path) -> No
     assert first.test == second.test
 
 
+def test_same_seed_gives_the_same_result_with_two_threads(kg: MultimodalKG, tmp_path: Path,
+                                                           ) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = tiny_config(epochs=2)
+        runs = [run_training(config, kg, tmp_path / name, log=quiet, progress=False).test
+                for name in ("a", "b")]
+    finally:
+        torch.set_num_threads(before)
+    assert runs[0] == runs[1]
+
+
 def test_resumed_run_ends_exactly_like_the_uninterrupted_one(kg: MultimodalKG,
                                                              tmp_path: Path) -> None:
     straight = run_training(tiny_config(epochs=3), kg, tmp_path / "straight", log=quiet,

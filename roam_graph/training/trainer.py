@@ -51,9 +51,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, device: torch.device) -> None:
+    """Seed every generator; on CPU also pick deterministic kernels: with two or more threads,
+    some accumulating backward kernels otherwise sum in a varying order (measured: test MRR
+    0.00681 vs 0.00579 for two identical 1-epoch runs)."""
     random.seed(seed)
     torch.manual_seed(seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
 
 
 def make_sampler(config: ExperimentConfig, kg: MultimodalKG,
@@ -170,7 +175,7 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     """Train, select on validation, test once; files go to ``out`` (README: Output files)."""
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    seed_everything(config.seed)
+    seed_everything(config.seed, device)
     model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
                         seed=config.seed).to(device)
     if getattr(model, "dropped_modalities", ()):
