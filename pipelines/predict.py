@@ -53,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     known = AnswerIndex.build(train, kg.num_entities, 2 * kg.num_relations)
     _, answers = known.answers(heads, relations)
     top = torch.topk(scores, min(args.top, kg.num_entities))
+    known_tails = set(answers.tolist())
     print(f"({args.head}, {kg.relation_name(relation)}, ?) — top {len(top.indices)}")
     for rank, (score, entity) in enumerate(zip(top.values.tolist(), top.indices.tolist(),
                                                strict=True), start=1):
-        mark = "  (known in train)" if entity in set(answers.tolist()) else ""
+        mark = "  (known in train)" if entity in known_tails else ""
         print(f"{rank:>3}. {kg.entity_names[entity]:<40} {score:8.3f}{mark}")
     report = routing_report(model, heads, relations)
     if report is not None:

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
-from roam_graph.model.inputs import ModalityInputs
+from roam_graph.model.inputs import ModalityInputs, available_modalities
 from roam_graph.model.interaction import TuckerInteraction, score_all, score_candidates
 from roam_graph.model.outputs import ModelOutput
 
@@ -59,9 +59,8 @@ class MomokModel(nn.Module):
                  features: Mapping[str, Modality], seed: int = 0) -> None:
         super().__init__()
         self.config = config
-        names = tuple(m for m in config.modalities if m == "structure" or m in features)
+        names, self.dropped_modalities = available_modalities(config.modalities, features)
         self.modality_names = names
-        self.dropped_modalities = tuple(m for m in config.modalities if m not in names)
         m_count, k, dim = len(names), config.num_groups, config.dim
         self.inputs = ModalityInputs(num_entities, dim, names, features,
                                      config.finetune_features, config.input_noise, seed)

@@ -19,6 +19,17 @@ from torch import nn
 from roam_graph.data.mmkg_data import Modality
 
 
+def available_modalities(requested: tuple[str, ...], features: Mapping[str, Modality]
+                         ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(used, dropped)``: structure is always available, feature modalities when the graph has
+    them. A dropped modality is reported, never replaced by zeros."""
+    used = tuple(m for m in requested if m == "structure" or m in features)
+    if not used:
+        raise ValueError(f"none of the modalities {list(requested)} is available; "
+                         f"the graph has {['structure', *features]}")
+    return used, tuple(m for m in requested if m not in used)
+
+
 class ModalityInputs(nn.Module):
     def __init__(self, num_entities: int, dim: int, names: tuple[str, ...],
                  features: Mapping[str, Modality], finetune_features: bool = False,

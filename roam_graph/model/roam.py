@@ -24,7 +24,7 @@ from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
 from roam_graph.model.experts import ExpertBank
 from roam_graph.model.fusion import ModalityAttention
-from roam_graph.model.inputs import ModalityInputs
+from roam_graph.model.inputs import ModalityInputs, available_modalities
 from roam_graph.model.interaction import TuckerInteraction
 from roam_graph.model.outputs import CandidateEncoding, ModelOutput
 from roam_graph.model.routing import GroupRepresentation, RelationConditionedCost, route
@@ -53,12 +53,8 @@ class RoamModel(nn.Module):
                  features: Mapping[str, Modality], seed: int = 0) -> None:
         super().__init__()
         self.config = config
-        names = tuple(m for m in config.modalities if m == "structure" or m in features)
-        if not names:
-            raise ValueError(f"none of the modalities {list(config.modalities)} is available; "
-                             f"the graph has {['structure', *features]}")
+        names, self.dropped_modalities = available_modalities(config.modalities, features)
         self.modality_names = names
-        self.dropped_modalities = tuple(m for m in config.modalities if m not in names)
         m_count, groups, layout = len(names), config.num_groups, config.expert_layout
         if config.routing == "soft" and layout != "moseg":
             raise ValueError("soft routing is defined for the MoSEG layout only")

@@ -12,7 +12,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,8 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
 
 
 def evaluate_split(model: nn.Module, kg: MultimodalKG, split: str, known: AnswerIndex,
-                   config: ExperimentConfig, device: torch.device, progress: bool = False
-                   ) -> EvaluationResult:
+                   categories: torch.Tensor, config: ExperimentConfig, device: torch.device,
+                   progress: bool = False) -> EvaluationResult:
     """Filtered ranking of one split in both directions. All entities are encoded once; each
     query is then routed and scored on its own (its scores do not depend on the batch)."""
     model.eval()
@@ -139,7 +139,6 @@ def evaluate_split(model: nn.Module, kg: MultimodalKG, split: str, known: Answer
             return model(heads.to(device), relations.to(device),
                          candidate_encoding=encoding).scores.float()
 
-        categories = relation_categories(kg.triples("train"), kg.num_relations)
         return evaluate(score, kg.triples(split), known, kg.num_relations,
                         batch_size=config.evaluation.batch_size, categories=categories,
                         progress=progress)
@@ -185,6 +184,7 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     scaler = torch.cuda.amp.GradScaler() if device.type == "cuda" else None
     sampler = make_sampler(config, kg, train_triples)
     known = build_filter(kg)
+    categories = relation_categories(kg.triples("train"), kg.num_relations)
     progress_state: dict[str, Any] = {"best_mrr": -math.inf, "best_epoch": 0, "bad_evals": 0,
                                       "history": [], "stopped_early": False}
     first_epoch = 1
@@ -203,7 +203,7 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         sampler.set_epoch(epoch)
         stats = train_epoch(model, sampler, optimiser, config, device, scaler, progress)
         if epoch % training.eval_every == 0 or epoch == training.epochs:
-            valid = evaluate_split(model, kg, "valid", known, config, device)
+            valid = evaluate_split(model, kg, "valid", known, categories, config, device)
             row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
                    **_routing_columns(model, kg, device)}
             progress_state["history"].append(row)
@@ -224,7 +224,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     last_epoch = progress_state["history"][-1]["epoch"] if progress_state["history"] else 0
     best = load_checkpoint(out / "best.pt", device)
     model.load_state_dict(best["model"])
-    test = evaluate_split(model, kg, "test", known, config, device, progress=progress)
+    test = evaluate_split(model, kg, "test", known, categories, config, device,
+                          progress=progress)
     write_metrics(out, test, kg.relation_names, progress_state, config)
     return RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
                      progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
@@ -240,6 +241,3 @@ def _routing_columns(model: nn.Module, kg: MultimodalKG, device: torch.device
     return {"routing_entropy": report.usage_entropy,
             "query_routing_entropy": report.mean_query_entropy}
 
-
-def with_epochs(config: ExperimentConfig, epochs: int) -> ExperimentConfig:
-    return replace(config, training=replace(config.training, epochs=epochs))
