@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,7 +124,21 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
     seconds = time.perf_counter() - started
     triple, ot = (sums / max(len(sampler), 1)).tolist()
     return {"loss_triple": triple, "loss_ot": ot, "seconds": seconds,
-            "queries_per_second": seen / max(seconds, 1e-9)}
+            "queries_per_second": seen / max(seconds, 1e-9),
+            "peak_memory_mb": peak_memory_mb(device)}
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: CUDA allocator peak on a GPU, else the process's peak resident set
+    (so compare models in separate processes, as ``pipelines/experiments.py`` does)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
 
 
 def evaluate_split(model: nn.Module, kg: MultimodalKG, split: str, known: AnswerIndex,
@@ -203,7 +218,9 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         sampler.set_epoch(epoch)
         stats = train_epoch(model, sampler, optimiser, config, device, scaler, progress)
         if epoch % training.eval_every == 0 or epoch == training.epochs:
+            eval_started = time.perf_counter()
             valid = evaluate_split(model, kg, "valid", known, categories, config, device)
+            stats["valid_seconds"] = time.perf_counter() - eval_started
             row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
                    **_routing_columns(model, kg, device)}
             progress_state["history"].append(row)
