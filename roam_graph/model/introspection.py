@@ -69,3 +69,16 @@ def routing_report(model: nn.Module, heads: torch.Tensor, relations: torch.Tenso
                          float(entropy(query_distribution).mean()), modality,
                          group_weights / counts[:, None], relation_usage, alpha,
                          tuple(model.modality_names))
+
+
+@torch.inference_mode()
+def entity_modality_weights(model: nn.Module, entities: torch.Tensor
+                            ) -> tuple[torch.Tensor, tuple[str, ...]] | None:
+    """MoMoK's relation-free joint attention over modalities per entity ``[n, M]`` (Fig. 6);
+    None for models without one."""
+    if not hasattr(model, "joint_attention"):
+        return None
+    raw, present = model.inputs(entities)
+    per_modality = model._experts(raw, None, noisy=False)
+    logits = (per_modality * model.joint_attention).sum(-1).masked_fill(~present, -1e9)
+    return torch.softmax(logits, dim=-1), tuple(model.modality_names)

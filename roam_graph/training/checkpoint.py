@@ -15,6 +15,8 @@ from torch import nn
 
 from roam_graph.atomic import atomic_path
 from roam_graph.data.errors import DataError
+from roam_graph.model import build_model
+from roam_graph.training.config import load_config
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer,
@@ -50,3 +52,18 @@ def restore(state: dict[str, Any], model: nn.Module,
     torch.set_rng_state(state["rng_cpu"].cpu())
     if state["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+
+def load_trained_model(run: Path, kg: Any, device: str = "cpu") -> nn.Module:
+    """The selected model of a finished run folder (``config.json`` + ``best.pt``), in eval
+    mode, for the graph it was trained on."""
+    for name in ("config.json", "best.pt"):
+        if not (run / name).is_file():
+            raise DataError(f"{run}: no {name}; is this the folder of a finished run?")
+    config = load_config(run / "config.json")
+    if config.graph != kg.name:
+        raise DataError(f"{run} was trained on graph {config.graph!r}, not {kg.name!r}")
+    model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
+                        seed=config.seed)
+    model.load_state_dict(load_checkpoint(run / "best.pt", torch.device(device))["model"])
+    return model.to(device).eval()

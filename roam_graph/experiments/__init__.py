@@ -1,0 +1,1 @@
+"""Experiments over many training runs: the paper's tables and figures, and the sampling study."""

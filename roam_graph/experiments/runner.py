@@ -1,0 +1,193 @@
+"""Run the rows of a suite, resumably: ``OUT/runs/<row>/seed<S>/`` per run.
+
+A run whose ``metrics.json`` exists is finished and never repeated; one with a ``last.pt`` is
+resumed from its last epoch; anything else starts afresh. By default each run trains in its own
+process (``python -m roam_graph.experiments.worker``), so that a crash in one run does not end the
+suite and peak memory is measured per run (Fig. 4); ``isolate=False`` trains in this process
+(faster to start: the tests use it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roam_graph.atomic import write_json
+from roam_graph.data.errors import DataError
+from roam_graph.experiments.suites import Row, Suite
+from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.model.inputs import available_modalities
+from roam_graph.training.config import ExperimentConfig, load_config
+from roam_graph.training.trainer import run_training
+
+Log = Callable[[str], None]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one finished run contributes to a table (read back from its files)."""
+    row: str
+    seed: int
+    out: Path
+    metrics: dict[str, float]
+
+
+def slug(label: str) -> str:
+    """A folder name for a row label: ``w/o Image (Struct + Txt)`` -> ``w-o-image-struct-txt``."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "row"
+
+
+def row_config(base: ExperimentConfig, row: Row, seed: int) -> ExperimentConfig:
+    """The base configuration with the row's overrides, validated like a config file.
+
+    A row inherits the base's widths, routing settings and training settings, but its model and
+    variant name come from the row (default: the base's model, variant ``full``), so that the
+    fields a variant resolves (expert layout, cost input, ...) are the row's, not the base's."""
+    data = base.to_dict()
+    settings: dict[str, Any] = {k: v for k, v in data.items()
+                                if k not in ("model", "training", "evaluation")}
+    settings.update({f"model.{k}": data["model"][k] for k in INHERITED_MODEL_FIELDS})
+    settings["model.model"] = data["model"]["model"]
+    for section in ("training", "evaluation"):
+        settings.update({f"{section}.{k}": v for k, v in data[section].items()})
+    return load_config(None, {**settings, **row.overrides, "seed": seed})
+
+
+#: Model settings a row inherits from the base config; the rest come from model/variant names.
+INHERITED_MODEL_FIELDS = ("dim", "relation_dim", "expert_hidden", "cost_hidden", "num_groups",
+                          "sinkhorn_iterations", "ot_epsilon", "ot_weight",
+                          "attention_temperature", "attention_noise", "routing",
+                          "candidate_encoding", "finetune_features", "input_noise",
+                          "input_dropout", "hidden_dropout1", "hidden_dropout2")
+
+
+def unavailable_reason(row: Row, config: ExperimentConfig, kg: MultimodalKG) -> str | None:
+    """Why a row cannot run on this graph, or None: a row that asks for a modality the graph
+    lacks (Table 5 without image features) would silently duplicate another row, so it is
+    reported as not available instead. Rows that name no modalities use what the graph has."""
+    if "model.modalities" not in row.overrides:
+        return None
+    try:
+        _, dropped = available_modalities(tuple(config.model.modalities), kg.modalities)
+    except ValueError:
+        dropped = tuple(m for m in config.model.modalities if m != "structure")
+    if dropped and config.model.model != "tucker":
+        return f"no {', '.join(dropped)} features on {kg.name}"
+    return None
+
+
+def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path, runs: int = 1,
+              isolate: bool = True, log: Log = print) -> tuple[list[RunRecord], dict[str, str]]:
+    """Train every (row, seed) not yet finished; return the finished runs and skipped rows."""
+    records: list[RunRecord] = []
+    skipped: dict[str, str] = {}
+    for row in suite.rows:
+        reason = unavailable_reason(row, row_config(base, row, base.seed), kg)
+        if reason:
+            skipped[row.label] = reason
+            log(f"{suite.name}: {row.label}: skipped ({reason})")
+            continue
+        for seed in range(base.seed, base.seed + runs):
+            config = row_config(base, row, seed)
+            run_out = out / "runs" / slug(row.label) / f"seed{seed}"
+            if (run_out / "metrics.json").is_file():
+                check_same_settings(run_out, config)
+                log(f"{suite.name}: {row.label} seed {seed}: finished earlier, kept")
+            else:
+                resume = (run_out / "last.pt").is_file()
+                log(f"{suite.name}: {row.label} seed {seed}: "
+                    f"{'resuming' if resume else 'training'} -> {run_out}")
+                train_one(config, kg, run_out, resume, isolate, log)
+            records.append(RunRecord(row.label, seed, run_out, read_run(run_out)))
+    return records, skipped
+
+
+def check_same_settings(run_out: Path, config: ExperimentConfig) -> None:
+    """A finished run is reused only if it was made with exactly these settings."""
+    try:
+        saved = json.loads((run_out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise DataError(f"{run_out}: metrics.json without a readable config.json; delete the "
+                        "folder to run it again") from None
+    now = json.loads(json.dumps(config.to_dict()))
+    differences = [f"{section}.{key}: {saved[section].get(key)!r} -> {value!r}"
+                   for section in ("model", "training", "evaluation")
+                   for key, value in now[section].items() if saved[section].get(key) != value]
+    differences += [f"{key}: {saved.get(key)!r} -> {now[key]!r}"
+                    for key in ("graph", "seed", "text_encoder") if saved.get(key) != now[key]]
+    if differences:
+        raise DataError(f"{run_out} holds a finished run with other settings "
+                        f"({'; '.join(differences[:4])}); use another --out, or delete the "
+                        "folder to run it again")
+
+
+def train_one(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool, isolate: bool,
+              log: Log) -> None:
+    if not isolate:
+        run_training(config, kg, out, resume=resume, log=lambda _: None, progress=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    spec = out / "spec.json"
+    write_json(spec, config.to_dict())
+    command = [sys.executable, "-m", "roam_graph.experiments.worker", str(spec), str(out)]
+    if resume:
+        command.append("--resume")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    with open(out / "run.log", "a", encoding="utf-8") as log_file:
+        code = subprocess.call(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    if code != 0:
+        tail = (out / "run.log").read_text(encoding="utf-8").strip().splitlines()[-5:]
+        raise DataError(f"run in {out} failed with exit code {code}; last lines of "
+                        f"{out / 'run.log'}:\n  " + "\n  ".join(tail))
+
+
+def read_run(out: Path) -> dict[str, float]:
+    """Headline test metrics + efficiency figures of one finished run.
+
+    seconds_per_epoch: mean training time of an epoch; inference_seconds: mean time of one
+    validation evaluation (both directions); peak_memory_mb: the run's peak (process RSS on CPU,
+    CUDA allocator peak on GPU); routing_entropy: at the selected epoch (Fig. 2)."""
+    try:
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(f"{out / 'metrics.json'}: cannot read ({error})") from None
+    result = {k: float(metrics[k]) for k in ("mrr", "mr", "hits@1", "hits@3", "hits@10")}
+    history = read_history(out / "history.csv")
+    selected = metrics.get("selected_epoch")
+    result.update(history_figures(history, selected))
+    result["selected_epoch"] = float(selected or 0)
+    return result
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
+                for row in csv.DictReader(handle)]
+
+
+def history_figures(history: Sequence[dict[str, float]], selected: int | None
+                    ) -> dict[str, float]:
+    def mean(key: str) -> float:
+        values = [row[key] for row in history if key in row]
+        return statistics.fmean(values) if values else float("nan")
+
+    figures = {"seconds_per_epoch": mean("seconds"), "inference_seconds": mean("valid_seconds"),
+               "peak_memory_mb": max((row.get("peak_memory_mb", float("nan"))
+                                      for row in history), default=float("nan"))}
+    at_selected = [row for row in history if row.get("epoch") == selected]
+    figures["routing_entropy"] = (at_selected[0].get("routing_entropy", float("nan"))
+                                  if at_selected else float("nan"))
+    return figures

@@ -1,0 +1,88 @@
+"""A suite's results as ``table.csv`` (one line per row, every figure) and ``table.md`` (the
+paper's layout: metrics in %, mean ± std over runs, the paper's MRR for the same graph beside)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from roam_graph.atomic import atomic_path
+from roam_graph.experiments.runner import RunRecord
+from roam_graph.experiments.suites import Suite
+
+PERCENT = {"mrr", "hits@1", "hits@3", "hits@10"}
+HEADERS = {"mrr": "MRR (%)", "hits@1": "Hit@1 (%)", "hits@3": "Hit@3 (%)",
+           "hits@10": "Hit@10 (%)", "mr": "MR", "seconds_per_epoch": "Training (s/epoch)",
+           "inference_seconds": "Inference (s)", "peak_memory_mb": "Peak memory (MB)",
+           "routing_entropy": "Routing entropy (nats)"}
+CSV_FIGURES = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "seconds_per_epoch",
+               "inference_seconds", "peak_memory_mb", "routing_entropy", "selected_epoch")
+
+
+def aggregate(suite: Suite, records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """One dict per suite row that has runs: ``{label, runs, <figure>_mean, <figure>_std}``."""
+    table = []
+    for row in suite.rows:
+        runs = [r for r in records if r.row == row.label]
+        if not runs:
+            continue
+        entry: dict[str, Any] = {"label": row.label, "runs": len(runs)}
+        for figure in CSV_FIGURES:
+            values = [r.metrics[figure] for r in runs if not math.isnan(r.metrics[figure])]
+            entry[f"{figure}_mean"] = statistics.fmean(values) if values else math.nan
+            entry[f"{figure}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        table.append(entry)
+    return table
+
+
+def write_table_csv(path: Path, suite: Suite, graph: str, table: Sequence[dict[str, Any]]
+                    ) -> None:
+    paper = {row.label: row.paper.get(graph, math.nan) for row in suite.rows}
+    columns = ["suite", "graph", "label", "runs",
+               *[f"{f}_{s}" for f in CSV_FIGURES for s in ("mean", "std")], "paper_mrr"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for entry in table:
+        writer.writerow({"suite": suite.name, "graph": graph, **entry,
+                         "paper_mrr": paper.get(entry["label"], math.nan)})
+    with atomic_path(path) as temporary:
+        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def cell(entry: dict[str, Any], figure: str) -> str:
+    mean, std = entry[f"{figure}_mean"], entry[f"{figure}_std"]
+    if math.isnan(mean):
+        return "–"
+    scale = 100.0 if figure in PERCENT else 1.0
+    digits = 0 if figure == "peak_memory_mb" else 2
+    text = f"{mean * scale:.{digits}f}"
+    return f"{text} ± {std * scale:.{digits}f}" if entry["runs"] > 1 else text
+
+
+def table_markdown(suite: Suite, graph: str, table: Sequence[dict[str, Any]],
+                   skipped: dict[str, str], budget: str) -> str:
+    figures = [*suite.metrics, *suite.extra]
+    has_paper = any(graph in row.paper for row in suite.rows)
+    header = ["Variant", *[HEADERS[f] for f in figures]] + (["Paper MRR (%)"] if has_paper else [])
+    lines = [f"# Suite `{suite.name}` on {graph}: the paper's {suite.source}", "",
+             f"Budget: {budget}. Test metrics at the epoch selected on validation MRR (filtered, "
+             "realistic ties); mean ± sample std over runs when runs > 1.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    paper = {row.label: row.paper.get(graph) for row in suite.rows}
+    for entry in table:
+        cells = [entry["label"], *[cell(entry, f) for f in figures]]
+        if has_paper:
+            value = paper.get(entry["label"])
+            cells.append(f"{value:.2f}" if value is not None else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    for label in skipped:
+        lines.append(f"| {label} | " + " | ".join(["n/a"] * (len(header) - 1)) + " |")
+    if skipped:
+        lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "."]
+    return "\n".join(lines) + "\n"

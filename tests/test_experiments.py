@@ -1,0 +1,146 @@
+"""Specification of the experiment suites: every paper table/figure runs as one command on the
+tiny synthetic graph, writes its table and PNGs, and a second call reuses finished runs."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from roam_graph.data.errors import DataError
+from roam_graph.experiments.report import write_suite_outputs
+from roam_graph.experiments.runner import row_config, run_suite, slug, unavailable_reason
+from roam_graph.experiments.suites import SUITES, Row, get_suite
+from roam_graph.training.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = {"model.dim": 8, "model.relation_dim": 8, "model.expert_hidden": 8,
+        "model.cost_hidden": 8, "model.sinkhorn_iterations": 5, "training.epochs": 1,
+        "training.batch_size": 512, "evaluation.batch_size": 512}
+
+
+def tiny_base(**extra: object):
+    return load_config(None, {**TINY, **extra}, graph="synthetic-tiny")
+
+
+def run_and_report(name: str, kg, out: Path, runs: int = 1, log=lambda _: None):
+    suite = get_suite(name)
+    base = tiny_base()
+    records, skipped = run_suite(suite, base, kg, out, runs, isolate=False, log=log)
+    return suite, records, write_suite_outputs(suite, base, kg, records, skipped, out, runs)
+
+
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_every_suite_writes_one_table_row_per_variant_and_its_figures(name, kg, tmp_path):
+    suite, records, written = run_and_report(name, kg, tmp_path)
+    with open(tmp_path / "table.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["label"] for r in rows] == [row.label for row in suite.rows]
+    assert all(0 < float(r["mrr_mean"]) <= 1 for r in rows)
+    markdown = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert all(f"| {row.label} |" in markdown for row in suite.rows)
+    pngs = [p for p in written if p.suffix == ".png"]
+    assert {p.stem for p in pngs} == set(suite.figures)
+    assert all(p.read_bytes().startswith(PNG) for p in pngs)
+
+
+def test_a_second_call_reuses_finished_runs(kg, tmp_path):
+    run_and_report("relation", kg, tmp_path)
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/seed0/metrics.json")}
+    lines: list[str] = []
+    run_and_report("relation", kg, tmp_path, log=lines.append)
+    assert len(stamps) == 2
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert all("finished earlier" in line for line in lines)
+
+
+def test_runs_give_mean_and_std_and_one_folder_per_seed(kg, tmp_path):
+    run_and_report("relation", kg, tmp_path, runs=2)
+    assert sorted(p.name for p in (tmp_path / "runs" / "w-o-r").iterdir()) == ["seed0", "seed1"]
+    markdown = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert markdown.count(" ± ") >= 2
+
+
+def test_an_unfinished_run_is_resumed_not_restarted(kg, tmp_path):
+    suite = get_suite("relation")
+    out = tmp_path / "runs" / slug(suite.rows[0].label) / "seed0"
+    from roam_graph.training.trainer import run_training
+    run_training(row_config(tiny_base(), suite.rows[0], 0), kg, out, progress=False,
+                 log=lambda _: None)
+    (out / "metrics.json").unlink()               # as if killed before the test evaluation
+    lines: list[str] = []
+    run_suite(suite, tiny_base(), kg, tmp_path, isolate=False, log=lines.append)
+    assert "resuming" in lines[0]
+    assert (out / "metrics.json").is_file()
+
+
+def test_reusing_an_out_folder_with_other_settings_is_refused(kg, tmp_path):
+    run_and_report("relation", kg, tmp_path)
+    with pytest.raises(DataError, match=r"other settings \(training.epochs: 1 -> 2"):
+        run_suite(get_suite("relation"), tiny_base(**{"training.epochs": 2}), kg, tmp_path,
+                  isolate=False)
+
+
+def test_rows_take_model_and_variant_from_the_row_and_widths_from_the_base():
+    base = tiny_base(**{"model.variant": "sep", "model.num_groups": 3})
+    tucker = row_config(base, Row("Tucker", {"model.model": "tucker"}), seed=4)
+    assert (tucker.model.model, tucker.model.dim, tucker.seed) == ("tucker", 8, 4)
+    assert tucker.model.modalities == ("structure",)
+    roam = row_config(base, Row("w/o phi", {"model.variant": "cosine-cost"}), seed=0)
+    assert (roam.model.expert_layout, roam.model.cost_function) == ("moseg", "cosine")
+    assert roam.model.num_groups == 3
+
+
+def test_a_modality_row_the_graph_cannot_serve_is_reported_not_run():
+    kg = SimpleNamespace(name="text-only-graph", modalities={"text": object()})
+    image_row = Row("Image only", {"model.modalities": ["image"]})
+    config = row_config(tiny_base(), image_row, 0)
+    assert unavailable_reason(image_row, config, kg) == "no image features on text-only-graph"
+    plain = Row("K = 3", {"model.num_groups": 3})
+    assert unavailable_reason(plain, row_config(tiny_base(), plain, 0), kg) is None
+
+
+def test_unknown_suite_is_a_clear_error():
+    with pytest.raises(DataError, match="unknown suite 'tables'; choose one of main, "):
+        get_suite("tables")
+
+
+def test_paper_numbers_sit_next_to_ours_for_paper_graphs():
+    regor = get_suite("regor")
+    assert [row.paper["db15k"] for row in regor.rows] == [43.38, 43.76, 43.71, 44.19]
+    assert get_suite("main").rows[0].paper["fb15k237img"] == 42.66
+
+
+def test_command_line_runs_a_suite_in_separate_processes(tmp_path, data_dir, kg):
+    import subprocess
+    out = tmp_path / "e"
+    command = [sys.executable, str(REPO / "pipelines" / "experiments.py"), "--suite", "relation",
+               "--graph", "synthetic-tiny", "--epochs", "1", "--dim", "8", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "| with r (Full) |" in result.stdout
+    assert (out / "runs" / "w-o-r" / "seed0" / "run.log").is_file()
+    assert (out / "curves.png").read_bytes().startswith(PNG)
+
+
+def test_command_line_lists_suites_and_rejects_a_missing_suite(capsys):
+    sys.path.insert(0, str(REPO / "pipelines"))
+    try:
+        import experiments
+    finally:
+        sys.path.remove(str(REPO / "pipelines"))
+    assert experiments.main(["--list"]) == 0
+    assert "Table 12" in capsys.readouterr().out
+    assert experiments.main([]) == 2
+    assert "--suite is required" in capsys.readouterr().err
+
+
+def test_loading_a_model_from_a_folder_without_a_finished_run_names_the_missing_file(kg, tmp_path):
+    from roam_graph.training.checkpoint import load_trained_model
+    with pytest.raises(DataError, match="no config.json; is this the folder of a finished run"):
+        load_trained_model(tmp_path, kg)
