@@ -144,3 +144,15 @@ def test_loading_a_model_from_a_folder_without_a_finished_run_names_the_missing_
     from roam_graph.training.checkpoint import load_trained_model
     with pytest.raises(DataError, match="no config.json; is this the folder of a finished run"):
         load_trained_model(tmp_path, kg)
+
+
+def test_a_run_made_before_a_setting_existed_is_reused_with_a_note(kg, tmp_path):
+    import json
+    run_and_report("relation", kg, tmp_path)
+    config_path = next(tmp_path.glob("runs/w-o-r/seed0/config.json"))
+    saved = json.loads(config_path.read_text(encoding="utf-8"))
+    del saved["training"]["label_smoothing"]
+    config_path.write_text(json.dumps(saved), encoding="utf-8")
+    lines: list[str] = []
+    run_suite(get_suite("relation"), tiny_base(), kg, tmp_path, isolate=False, log=lines.append)
+    assert any("before setting(s) training.label_smoothing existed" in line for line in lines)

@@ -101,7 +101,7 @@ def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path,
             config = row_config(base, row, seed)
             run_out = out / "runs" / slug(row.label) / f"seed{seed}"
             if (run_out / "metrics.json").is_file():
-                check_same_settings(run_out, config)
+                check_same_settings(run_out, config, log)
                 log(f"{suite.name}: {row.label} seed {seed}: finished earlier, kept")
             else:
                 resume = (run_out / "last.pt").is_file()
@@ -112,8 +112,9 @@ def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path,
     return records, skipped
 
 
-def check_same_settings(run_out: Path, config: ExperimentConfig) -> None:
-    """A finished run is reused only if it was made with exactly these settings."""
+def check_same_settings(run_out: Path, config: ExperimentConfig, log: Log = print) -> None:
+    """A finished run is reused only if it was made with exactly these settings. A setting the
+    saved run does not know (added to roam-graph after it ran) is reported, not refused."""
     try:
         saved = json.loads((run_out / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -122,7 +123,13 @@ def check_same_settings(run_out: Path, config: ExperimentConfig) -> None:
     now = json.loads(json.dumps(config.to_dict()))
     differences = [f"{section}.{key}: {saved[section].get(key)!r} -> {value!r}"
                    for section in ("model", "training", "evaluation")
-                   for key, value in now[section].items() if saved[section].get(key) != value]
+                   for key, value in now[section].items()
+                   if key in saved[section] and saved[section][key] != value]
+    unknown = [f"{section}.{key}" for section in ("model", "training", "evaluation")
+               for key in now[section] if key not in saved[section]]
+    if unknown:
+        log(f"note: {run_out} was made before setting(s) {', '.join(unknown)} existed; "
+            "reused as it is")
     differences += [f"{key}: {saved.get(key)!r} -> {now[key]!r}"
                     for key in ("graph", "seed", "text_encoder") if saved.get(key) != now[key]]
     if differences:
