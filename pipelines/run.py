@@ -4,6 +4,7 @@
     python pipelines/run.py --graph fb15k237img --source ../shared/datasets/fb15k237img
     python pipelines/run.py --graph db15k --source DIR --model roam --variant mge --runs 5
     python pipelines/run.py --graph db15k --source DIR --epochs 20 --out runs/x --resume
+    torchrun --standalone --nproc_per_node=2 pipelines/run.py --graph synthetic --distributed
 
 Defaults come from configs/<graph>.yaml (the paper's Table 13); flags override them. Results go to
 --out (default runs/<graph>/<model>-<variant>/seed<S>): metrics.json, history.csv, ranks.pt,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ from roam_graph.evaluation import build_filter
 from roam_graph.evaluation.baselines import random_scorer_metrics
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model.config import MODELS, VARIANTS
+from roam_graph.training import distributed
 from roam_graph.training.config import REGIMES, default_config_path, load_config, with_seed
 from roam_graph.training.reports import summarize_runs, summary_markdown
 from roam_graph.training.trainer import run_training
@@ -61,6 +64,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--large-graph", action="store_true",
+                   help="large-graph mode: negative sampling (implies --training "
+                        "negative-sampling), sparse entity embeddings with SparseAdam, evaluation "
+                        "in candidate chunks (docs/SCALING.md)")
+    p.add_argument("--candidate-chunk", type=int,
+                   help="evaluate against candidate entities in chunks of this size (memory "
+                        "batch x chunk; default: all at once, 8192 with --large-graph)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training (DDP) under torchrun, e.g. torchrun --standalone "
+                        "--nproc_per_node=2 pipelines/run.py --distributed (docs/distributed.md)")
     return p.parse_args(argv)
 
 
@@ -76,7 +89,11 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "model.dim": dim, "model.relation_dim": dim, "model.expert_hidden": dim,
         "model.cost_hidden": dim,
         "training.epochs": args.epochs, "training.batch_size": args.batch_size,
-        "training.lr": args.lr, "training.regime": args.training, "training.loss": args.loss,
+        "training.lr": args.lr, "training.loss": args.loss,
+        # --large-graph implies negative sampling; an explicit --training 1-n is refused later
+        "training.regime": args.training or ("negative-sampling" if args.large_graph else None),
+        "training.large_graph": True if args.large_graph else None,
+        "evaluation.candidate_chunk": args.candidate_chunk,
         "training.negatives": args.negatives, "training.negative_strategy": args.negative_strategy,
         "training.eval_every": args.eval_every, "training.patience": args.patience,
     }
@@ -84,16 +101,31 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return train_and_report(args)
+    finally:
+        distributed.teardown()  # leave the process group even on error (no-op without one)
+
+
+def train_and_report(args: argparse.Namespace) -> int:
+    if args.distributed:
+        distributed.torchrun_environment(os.environ)  # fail before any work if not under torchrun
+    else:
+        distributed.refuse_torchrun_without_flag(os.environ)
     if args.runs < 1:
         print(f"error: --runs must be >= 1, got {args.runs}", file=sys.stderr)
         return 2
     config = load_config(args.config or default_config_path(args.graph), overrides(args),
                          graph=args.graph)
+    context = distributed.init_distributed(config.device) if args.distributed else None
+    say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
     started = time.perf_counter()
-    kg = prepare_graph(PrepareOptions(config.graph, Path(config.source) if config.source else None,
-                                      Path(config.data_dir) if config.data_dir else None,
-                                      config.text_encoder)).kg
-    print(repr(kg))
+    with distributed.local_main_first(context):  # one process per node fills the cache
+        kg = prepare_graph(PrepareOptions(
+            config.graph, Path(config.source) if config.source else None,
+            Path(config.data_dir) if config.data_dir else None, config.text_encoder),
+            log=say).kg
+    say(repr(kg))
     model = config.model
     out = args.out or Path("runs") / config.graph / f"{model.model}-{model.variant}" / \
         f"seed{config.seed}"
@@ -101,10 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(args.runs):
         run_config = with_seed(config, config.seed + index)
         run_out = out / f"run-{index}" if args.runs > 1 else out
-        print(f"run {index + 1}/{args.runs}: {model.model} ({model.variant}), seed "
-              f"{run_config.seed}, {run_config.training.regime}, out {run_out}")
-        results.append(run_training(run_config, kg, run_out, resume=args.resume,
-                                    progress=not args.quiet))
+        ranks = "" if context is None else (
+            f", {context.world_size} ranks ({context.backend}) x "
+            f"{distributed.per_rank_batch_size(config.training.batch_size, context.world_size)}"
+            f" queries per step")
+        say(f"run {index + 1}/{args.runs}: {model.model} ({model.variant}), seed "
+            f"{run_config.seed}, {run_config.training.regime}, out {run_out}{ranks}")
+        results.append(run_training(run_config, kg, run_out, resume=args.resume, log=say,
+                                    progress=not args.quiet, context=context))
+    if context is not None and not context.is_main:
+        return 0  # rank 0 writes the summary and prints the results
     random_mrr = random_scorer_metrics(kg, build_filter(kg), seed=config.seed)["mrr"]
     print(result_table(results, random_mrr))
     if args.runs > 1:
@@ -129,6 +167,10 @@ def result_table(results: list, random_mrr: float) -> str:
     lines.append(f"selected epoch(s) on validation: {[r.best_epoch for r in results]}; "
                  f"metrics.json: {json.dumps(str(results[0].out / 'metrics.json'))}")
     return "\n".join(lines)
+
+
+def _silent(*_: object) -> None:
+    pass
 
 
 if __name__ == "__main__":

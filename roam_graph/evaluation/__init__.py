@@ -1,5 +1,6 @@
 """Filtered link-prediction evaluation: ranks with tie handling, metrics, the evaluator."""
 
+from roam_graph.evaluation.chunked import CandidateScorer, ModelScorer
 from roam_graph.evaluation.evaluator import (
     DIRECTIONS,
     EvaluationResult,
@@ -28,7 +29,8 @@ from roam_graph.evaluation.ranking import (
 
 __all__ = [
     "CATEGORIES", "DIRECTIONS", "HITS_AT", "METRIC_KEYS", "TIE_MODES", "UNSEEN",
-    "EvaluationResult", "NaNScoreError", "RankTriple", "build_filter", "category_metrics",
-    "check_no_nan", "evaluate", "filtered_ranks", "grouped_rank_metrics", "rank_metrics",
-    "relation_cardinality", "relation_categories", "relation_metrics",
+    "CandidateScorer", "EvaluationResult", "ModelScorer", "NaNScoreError", "RankTriple",
+    "build_filter", "category_metrics", "check_no_nan", "evaluate", "filtered_ranks",
+    "grouped_rank_metrics", "rank_metrics", "relation_cardinality", "relation_categories",
+    "relation_metrics",
 ]

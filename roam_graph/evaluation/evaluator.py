@@ -6,7 +6,10 @@ prediction as tail prediction of the reciprocal relation). Each query is ranked 
 entities, filtered by the known true answers of train + valid + test (Bordes et al. 2013), with
 the optimistic, pessimistic and realistic tie handling of ``ranking``; the realistic rank is the
 headline (as in PyKEEN and LibKGE). Memory stays bounded: one ``[batch_size, N]`` score block is
-alive at a time and the filter is read from the ``AnswerIndex`` CSR per batch.
+alive at a time and the filter is read from the ``AnswerIndex`` CSR per batch. With a
+``CandidateScorer`` and ``candidate_chunk``, candidates are streamed in chunks instead
+(``chunked``): one ``[batch_size, candidate_chunk]`` block at a time, for graphs where even one
+``[batch_size, N]`` block, or the encoding of all entities, is too large; the ranks are the same.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
+from roam_graph.evaluation.chunked import CandidateScorer, chunked_ranks
 from roam_graph.evaluation.metrics import category_metrics, rank_metrics, relation_metrics
 from roam_graph.evaluation.ranking import TIE_MODES, NaNScoreError, RankTriple, filtered_ranks
 from roam_graph.graph.answers import AnswerIndex
@@ -86,9 +90,9 @@ def build_filter(kg: MultimodalKG) -> AnswerIndex:
     return AnswerIndex.build(triples, kg.num_entities, 2 * kg.num_relations)
 
 
-def evaluate(score_fn: ScoreFn, triples: torch.Tensor, known: AnswerIndex, num_relations: int,
-             batch_size: int = 512, categories: torch.Tensor | None = None,
-             progress: bool = False) -> EvaluationResult:
+def evaluate(score_fn: ScoreFn | CandidateScorer, triples: torch.Tensor, known: AnswerIndex,
+             num_relations: int, batch_size: int = 512, categories: torch.Tensor | None = None,
+             progress: bool = False, candidate_chunk: int | None = None) -> EvaluationResult:
     """Filtered ranks and metrics of ``triples`` in both directions.
 
     Args:
@@ -96,6 +100,8 @@ def evaluate(score_fn: ScoreFn, triples: torch.Tensor, known: AnswerIndex, num_r
             is better; relations lie in ``[0, 2R)`` (``r + R`` is the reciprocal of ``r``). It
             receives CPU int64 tensors (move them to the model's device inside) and is called
             under ``torch.inference_mode()``. Scores may live on any device; ranking runs there.
+            Or a ``CandidateScorer`` (e.g. ``ModelScorer(model, device)``), which scores
+            against any set of entities: candidates are then streamed in chunks.
         triples: int ``[n, 3]`` ``(head, relation, tail)`` with relations in ``[0, R)``.
         known: the filter, built over all splits with reciprocals (``build_filter``), so
             ``known.num_relations == 2 * num_relations``; it fixes ``N = known.num_entities``.
@@ -104,6 +110,8 @@ def evaluate(score_fn: ScoreFn, triples: torch.Tensor, known: AnswerIndex, num_r
         categories: optional int ``[R]`` category id per relation (``relation_categories``) for
             the per-category metrics.
         progress: show a tqdm progress bar.
+        candidate_chunk: with a ``CandidateScorer``, entities per candidate chunk (None: all
+            ``N`` in one chunk); memory then grows as ``batch_size * candidate_chunk``.
     """
     triples = _check_inputs(triples, known, num_relations, batch_size, categories)
     heads, relations, tails = triples.unbind(1)
@@ -111,6 +119,21 @@ def evaluate(score_fn: ScoreFn, triples: torch.Tensor, known: AnswerIndex, num_r
     query_heads = torch.cat([heads, tails])
     query_relations = torch.cat([relations, relations + num_relations])
     query_targets = torch.cat([tails, heads])
+    if isinstance(score_fn, CandidateScorer):
+        chunk = known.num_entities if candidate_chunk is None else candidate_chunk
+        if chunk < 1:
+            raise ValueError(f"candidate_chunk must be >= 1, got {candidate_chunk}")
+
+        def report(query: int, row: int) -> NaNScoreError:
+            return _nan_error(query, row, int(query_heads[query]),
+                              int(query_relations[query]), len(triples), query - row)
+
+        ranks = chunked_ranks(score_fn, query_heads, query_relations, query_targets, known,
+                              batch_size, chunk, report, progress)
+        return _result(ranks, relations, num_relations, categories)
+    if candidate_chunk is not None:
+        raise ValueError("candidate_chunk needs a CandidateScorer (e.g. ModelScorer), not a "
+                         "function scoring all entities at once")
     total = len(query_heads)
     batches: list[RankTriple] = []
     starts = range(0, total, batch_size)
@@ -137,13 +160,20 @@ def _rank_batch(score_fn: ScoreFn, known: AnswerIndex, heads: torch.Tensor,
         try:
             ranks = filtered_ranks(scores, targets, rows, cols)
         except NaNScoreError as error:
-            query = start + error.row
-            direction = DIRECTIONS[query // num_triples]
-            raise NaNScoreError(error.row, (
-                f"NaN in the scores of triple {query % num_triples}, {direction} query "
-                f"(entity {int(heads[error.row])}, relation {int(relations[error.row])}; row "
-                f"{error.row} of the batch starting at query {start})")) from None
+            raise _nan_error(start + error.row, error.row, int(heads[error.row]),
+                             int(relations[error.row]), num_triples, start) from None
     return RankTriple(*(r.cpu() for r in ranks))
+
+
+def _nan_error(query: int, row: int, head: int, relation: int, num_triples: int, start: int
+               ) -> NaNScoreError:
+    """The error naming the triple and direction of query ``query`` of the stream (row ``row``
+    of the batch starting at query ``start``)."""
+    direction = DIRECTIONS[query // num_triples]
+    return NaNScoreError(row, (
+        f"NaN in the scores of triple {query % num_triples}, {direction} query "
+        f"(entity {head}, relation {relation}; row {row} of the batch starting at query "
+        f"{start})"))
 
 
 def _result(ranks: RankTriple, relations: torch.Tensor, num_relations: int,

@@ -7,6 +7,9 @@ see every modality at the same width; an entity lacking a modality gets a ``pres
 False and is masked out of the attention (its adapter output is never used as if it were real).
 ``input_noise`` (Table 11) perturbs the pre-computed features once, with a fixed seed, by Gaussian
 noise of that fraction of the features' standard deviation: the data is noisier, not the training.
+Large-graph mode (docs/SCALING.md) switches the entity-indexed tables to sparse gradients
+(``use_sparse_gradients``): a step then touches only the rows of the batch's entities, so its cost
+does not grow with the number of entities.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from roam_graph.data.mmkg_data import Modality
 
@@ -54,6 +58,26 @@ class ModalityInputs(nn.Module):
             self.raw[name] = nn.Parameter(values, requires_grad=finetune_features)
             self.adapters[name] = nn.Linear(values.shape[1], dim)
             self.register_buffer(f"present_{name}", present.clone(), persistent=False)
+        self.sparse = False
+
+    def use_sparse_gradients(self) -> list[nn.Parameter]:
+        """Give the trainable entity-indexed tables (structure embeddings, fine-tuned raw
+        features) sparse gradients when looked up by id; returns those parameters, which need a
+        sparse optimiser (``roam_graph.training.optimisers``). Encoding all entities at once
+        (``ids=None``, the 1-N regime) still produces dense gradients."""
+        self.sparse = True
+        tables = [self.raw[name] for name in self.raw if self.raw[name].requires_grad]
+        if self.structure is not None:
+            self.structure.sparse = True
+            tables.insert(0, self.structure.weight)
+        return tables
+
+    def _rows(self, table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        # F.embedding(sparse=True) backpropagates a sparse [n, width] gradient; plain indexing
+        # (kept for dense mode so its results stay bit-identical) a dense [N, width] one
+        if self.sparse and table.requires_grad:
+            return F.embedding(ids, table, sparse=True)
+        return table[ids]
 
     def forward(self, ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(inputs [n, M, dim], present bool [n, M])`` for entity ids (all entities if None)."""
@@ -61,11 +85,11 @@ class ModalityInputs(nn.Module):
         for name in self.names:
             if name == "structure":
                 weight = self.structure.weight
-                columns.append(weight if ids is None else weight[ids])
+                columns.append(weight if ids is None else self._rows(weight, ids))
                 count = weight.shape[0] if ids is None else ids.shape[0]
                 present.append(torch.ones(count, dtype=torch.bool, device=weight.device))
             else:
-                raw = self.raw[name] if ids is None else self.raw[name][ids]
+                raw = self.raw[name] if ids is None else self._rows(self.raw[name], ids)
                 columns.append(self.adapters[name](raw))
                 mask = getattr(self, f"present_{name}")
                 present.append(mask if ids is None else mask[ids])

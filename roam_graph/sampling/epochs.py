@@ -11,6 +11,10 @@ So epoch ``e`` does not depend on what happened before it, a sampler restored fr
 ``state_dict()`` (epoch, position) yields exactly the batches the uninterrupted one would have,
 and worker processes produce the same batches as the main process: each batch is a pure function
 of ``(seed, epoch, batch index)``.
+
+``shard(rank, world_size)`` gives one data-parallel rank its disjoint share of every epoch
+(docs/distributed.md): all ranks draw the same permutation and rank ``r`` takes every
+``world_size``-th item from position ``r``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 BatchT = TypeVar("BatchT")
+LoopT = TypeVar("LoopT", bound="ShuffledBatches")
 
 # Stream tags keep the permutation stream and the per-batch streams apart.
 _PERMUTATION_STREAM = 0
@@ -78,6 +83,7 @@ class ShuffledBatches(ABC, Generic[BatchT]):
         self.seed = int(seed)
         self.drop_last = drop_last
         self.num_workers = num_workers
+        self.rank, self.world_size = 0, 1  # a shard of a data-parallel run (see ``shard``)
         self._epoch = 0
         self._position = 0
         self._pending = (0, 0)  # (epoch, first batch) the worker pool is asked for
@@ -90,9 +96,43 @@ class ShuffledBatches(ABC, Generic[BatchT]):
 
     # -- epoch layout ------------------------------------------------------------------------
     def __len__(self) -> int:
-        """Batches per epoch."""
-        full, rest = divmod(self.num_items, self.batch_size)
+        """Batches per epoch (of this shard)."""
+        full, rest = divmod(self.shard_items, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
+
+    @property
+    def shard_items(self) -> int:
+        """Items this sampler visits per epoch: all, or ``num_items // world_size`` for a shard."""
+        return self.num_items // self.world_size
+
+    def shard(self: LoopT, rank: int, world_size: int) -> LoopT:
+        """A copy that yields only rank ``rank``'s share of every epoch, for data-parallel
+        training with ``world_size`` ranks (each builds its own shard; nothing is exchanged).
+
+        Every rank draws the same epoch permutation (it depends on ``(seed, epoch)`` only),
+        drops its last ``num_items % world_size`` entries (drop-last, as ``DistributedSampler``:
+        padding would repeat items, and the dropped ones differ every epoch) and takes the items
+        at positions ``rank, rank + world_size, ...`` of it. So the shards of an epoch are disjoint,
+        their union is the epoch minus those fewer than ``world_size`` items, every rank runs the
+        same number of batches of the same sizes (no rank waits in an all-reduce another never
+        enters), and step ``i`` of all ranks together is batch ``i`` of the unsharded sampler
+        with batch size ``batch_size * world_size``. Batch transforms get a generator seeded by
+        ``(seed, epoch, i, rank, world_size)``: ranks draw independent negatives.
+        ``shard(0, 1)`` yields exactly the batches of the unsharded sampler."""
+        if self.world_size != 1:
+            raise ValueError("this sampler is already a shard; shard the full sampler")
+        if not isinstance(world_size, int) or world_size < 1:
+            raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+        if not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank!r}")
+        if self.num_items < world_size:
+            raise ValueError(f"{self.num_items} items cannot be shared by {world_size} ranks")
+        if self.drop_last and self.num_items // world_size < self.batch_size:
+            raise ValueError(f"drop_last with batch size {self.batch_size} > "
+                             f"{self.num_items // world_size} items per rank leaves no batch")
+        twin = copy.copy(self)  # __getstate__: the copy starts without a worker pool
+        twin.rank, twin.world_size, twin._position = rank, world_size, 0
+        return twin
 
     @property
     def epoch(self) -> int:
@@ -108,11 +148,21 @@ class ShuffledBatches(ABC, Generic[BatchT]):
         generator = seeded_generator(_PERMUTATION_STREAM, self.seed, epoch)
         return torch.randperm(self.num_items, generator=generator)
 
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The items this sampler visits in ``epoch``, in order: the permutation, or this
+        shard's share of it (see ``shard``)."""
+        order = self.permutation(epoch)
+        if self.world_size == 1:
+            return order
+        return order[:self.shard_items * self.world_size][self.rank::self.world_size]
+
     def batch_at(self, order: torch.Tensor, epoch: int, index: int) -> BatchT:
-        """Batch ``index`` of an epoch whose permutation is ``order``."""
+        """Batch ``index`` of an epoch whose item order (``epoch_order``) is ``order``."""
         indices = order[index * self.batch_size:(index + 1) * self.batch_size]
-        generator = (seeded_generator(_BATCH_STREAM, self.seed, epoch, index)
-                     if self.needs_generator else None)
+        generator = None
+        if self.needs_generator:
+            shard = () if self.world_size == 1 else (self.rank, self.world_size)
+            generator = seeded_generator(_BATCH_STREAM, self.seed, epoch, index, *shard)
         return self.make_batch(indices, generator)
 
     # -- iteration ---------------------------------------------------------------------------
@@ -127,7 +177,7 @@ class ShuffledBatches(ABC, Generic[BatchT]):
             self._epoch, self._position = self._epoch + 1, 0
         epoch, start = self._epoch, self._position
         if self.num_workers == 0:
-            order = self.permutation(epoch)
+            order = self.epoch_order(epoch)
             source: Any = (self.batch_at(order, epoch, i) for i in range(start, len(self)))
         else:
             source = self._worker_batches(epoch, start)
@@ -166,11 +216,13 @@ class ShuffledBatches(ABC, Generic[BatchT]):
         """Epoch and position, plus what must match for the position to mean the same batches."""
         return {"epoch": self._epoch, "position": self._position, "seed": self.seed,
                 "num_items": self.num_items, "batch_size": self.batch_size,
-                "drop_last": int(self.drop_last)}
+                "drop_last": int(self.drop_last), "rank": self.rank,
+                "world_size": self.world_size}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         mine = self.state_dict()
-        for key in ("seed", "num_items", "batch_size", "drop_last"):
+        state = {"rank": 0, "world_size": 1, **state}  # states saved before sharding existed
+        for key in ("seed", "num_items", "batch_size", "drop_last", "rank", "world_size"):
             if int(state[key]) != mine[key]:
                 raise ValueError(f"sampler state was saved with {key}={state[key]}, but this "
                                  f"sampler has {key}={mine[key]}: resuming would change the "
@@ -195,7 +247,7 @@ class _EpochDataset(Dataset):
     def __getitem__(self, task: tuple[int, int]) -> Any:
         epoch, index = task
         if epoch != self.epoch:
-            self.epoch, self.order = epoch, self.loop.permutation(epoch)
+            self.epoch, self.order = epoch, self.loop.epoch_order(epoch)
         return self.loop.batch_at(self.order, epoch, index)
 
 

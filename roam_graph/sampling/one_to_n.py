@@ -64,6 +64,8 @@ def dense_targets(batch: OneToNBatch, label_smoothing: float = 0.0) -> torch.Ten
 
 class OneToNSampler(ShuffledBatches[OneToNBatch]):
     """Shuffled, resumable batches of unique training queries (see ``epochs.ShuffledBatches``).
+    ``shard(rank, world_size)`` gives a data-parallel rank its disjoint share of each epoch's
+    queries (docs/distributed.md).
 
     Args:
         answers: the training ``AnswerIndex`` (relations including reciprocals); its rows are the

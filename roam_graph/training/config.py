@@ -17,6 +17,9 @@ from roam_graph.model.config import ModelConfig, resolve_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 REGIMES: tuple[str, ...] = ("1-n", "negative-sampling")
+#: Candidate chunk of evaluation in large-graph mode when none is configured: the fastest of
+#: those measured on CPU (bench/chunked_eval.py, docs/SCALING.md); raise it on a GPU.
+LARGE_GRAPH_CANDIDATE_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,17 @@ class TrainingConfig:
     patience: int = 10                  # evaluations without improvement before stopping
     max_grad_norm: float | None = None
     num_workers: int = 0
+    # large-graph mode (docs/SCALING.md): negative sampling only, sparse entity-table gradients
+    # with SparseAdam, so a step's cost does not grow with the number of entities
+    large_graph: bool = False
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     batch_size: int = 256
+    # score candidates in chunks of this many entities (None: all at once); memory is then
+    # bounded by batch_size x candidate_chunk scores, ranks are identical (docs/SCALING.md)
+    candidate_chunk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +121,13 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None,
         raise DataError(f"{origin}: {error}") from None
     training = TrainingConfig(**sections["training"])
     check_training(training, origin)
+    evaluation = EvaluationConfig(**sections["evaluation"])
+    check_evaluation(evaluation, origin)
+    if training.large_graph and evaluation.candidate_chunk is None:
+        evaluation = replace(evaluation, candidate_chunk=LARGE_GRAPH_CANDIDATE_CHUNK)
     return ExperimentConfig(**{k: v for k, v in top.items()
                                if k not in ("model", "training", "evaluation")},
-                            model=model, training=training,
-                            evaluation=EvaluationConfig(**sections["evaluation"]))
+                            model=model, training=training, evaluation=evaluation)
 
 
 def check_training(training: TrainingConfig, origin: str) -> None:
@@ -130,6 +142,21 @@ def check_training(training: TrainingConfig, origin: str) -> None:
         raise DataError(f"{origin}: lr must be > 0, got {training.lr}")
     if not 0 <= training.label_smoothing < 1:
         raise DataError(f"{origin}: label_smoothing must be in [0, 1)")
+    if training.large_graph and training.regime != "negative-sampling":
+        raise DataError(f"{origin}: large_graph (--large-graph) trains with negative sampling "
+                        f"only, but regime is {training.regime!r} (--training): 1-N scores every "
+                        f"entity for every query, so its steps grow with the number of entities")
+
+
+def check_evaluation(evaluation: EvaluationConfig, origin: str) -> None:
+    if evaluation.batch_size < 1:
+        raise DataError(f"{origin}: evaluation batch_size must be >= 1, got "
+                        f"{evaluation.batch_size}")
+    chunk = evaluation.candidate_chunk
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int)
+                              or chunk < 1):
+        raise DataError(f"{origin}: candidate_chunk (--candidate-chunk) must be a positive "
+                        f"integer or null, got {chunk!r}")
 
 
 def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from roam_graph.data.errors import DataError
-from roam_graph.evaluation import EvaluationResult, build_filter, evaluate
+from roam_graph.evaluation import EvaluationResult, ModelScorer, build_filter, evaluate
 from roam_graph.evaluation.metrics import relation_categories
 from roam_graph.graph.answers import AnswerIndex
 from roam_graph.graph.mmkg import MultimodalKG
@@ -35,8 +35,11 @@ from roam_graph.sampling import (
     dense_targets,
     make_negative_sampler,
 )
+from roam_graph.training import distributed
 from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from roam_graph.training.config import ExperimentConfig
+from roam_graph.training.distributed import DistributedContext
+from roam_graph.training.optimisers import clip_grad_norm, make_optimiser
 from roam_graph.training.reports import write_history, write_metrics
 
 Log = Callable[[str], None]
@@ -63,16 +66,22 @@ def seed_everything(seed: int, device: torch.device) -> None:
 
 
 def make_sampler(config: ExperimentConfig, kg: MultimodalKG,
-                 triples: torch.Tensor | None = None) -> OneToNSampler | EdgeBatchSampler:
-    """1-N query batches, or edge batches turned into ``NegativeBatch``es."""
+                 triples: torch.Tensor | None = None, context: DistributedContext | None = None
+                 ) -> OneToNSampler | EdgeBatchSampler:
+    """1-N query batches, or edge batches turned into ``NegativeBatch``es; in a distributed run,
+    this rank's shard with ``batch_size // world_size`` per step (docs/distributed.md)."""
     training = config.training
+    batch_size = training.batch_size if context is None else \
+        distributed.per_rank_batch_size(training.batch_size, context.world_size)
     if training.regime == "1-n":
-        return OneToNSampler.from_kg(kg, training.batch_size, triples=triples, seed=config.seed,
-                                     num_workers=training.num_workers)
-    negatives = make_negative_sampler(training.negative_strategy, kg, training.negatives,
-                                      triples=triples, seed=config.seed)
-    return EdgeBatchSampler.from_kg(kg, training.batch_size, triples=triples, seed=config.seed,
-                                    num_workers=training.num_workers, transform=negatives)
+        sampler: OneToNSampler | EdgeBatchSampler = OneToNSampler.from_kg(
+            kg, batch_size, triples=triples, seed=config.seed, num_workers=training.num_workers)
+    else:
+        negatives = make_negative_sampler(training.negative_strategy, kg, training.negatives,
+                                          triples=triples, seed=config.seed)
+        sampler = EdgeBatchSampler.from_kg(kg, batch_size, triples=triples, seed=config.seed,
+                                           num_workers=training.num_workers, transform=negatives)
+    return sampler if context is None else sampler.shard(context.rank, context.world_size)
 
 
 def batch_inputs(batch: Any, label_smoothing: float, device: torch.device
@@ -90,8 +99,11 @@ def batch_inputs(batch: Any, label_smoothing: float, device: torch.device
 
 def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer,
                 config: ExperimentConfig, device: torch.device,
-                scaler: torch.cuda.amp.GradScaler | None, progress: bool) -> dict[str, float]:
-    """One pass over the sampler; loss sums stay on the device until the epoch ends."""
+                scaler: torch.cuda.amp.GradScaler | None, progress: bool,
+                context: DistributedContext | None = None) -> dict[str, float]:
+    """One pass over the sampler; loss sums stay on the device until the epoch ends. In a
+    distributed run ``model`` is the DDP wrapper (its backward all-reduces the gradients) and
+    the returned losses and throughput are over all ranks."""
     model.train()
     sums = torch.zeros(2, device=device)
     started, seen = time.perf_counter(), 0
@@ -111,16 +123,20 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
         else:
             loss.backward()
         if config.training.max_grad_norm:
-            nn.utils.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
+            clip_grad_norm(model.parameters(), config.training.max_grad_norm)
         if scaler is not None:
             scaler.step(optimiser)
             scaler.update()
         else:
             optimiser.step()
+        if context is not None:
+            distributed.after_step(context, model, sampler.epoch, sampler.position)
         sums += torch.stack([parts["triple"].float(), parts["ot"].float()])
         seen += len(heads)
         bar.update(1)
     bar.close()
+    if context is not None:
+        sums, seen = distributed.reduce_epoch(context, sums, seen)
     seconds = time.perf_counter() - started
     triple, ot = (sums / max(len(sampler), 1)).tolist()
     return {"loss_triple": triple, "loss_ot": ot, "seconds": seconds,
@@ -145,8 +161,14 @@ def evaluate_split(model: nn.Module, kg: MultimodalKG, split: str, known: Answer
                    categories: torch.Tensor, config: ExperimentConfig, device: torch.device,
                    progress: bool = False) -> EvaluationResult:
     """Filtered ranking of one split in both directions. All entities are encoded once; each
-    query is then routed and scored on its own (its scores do not depend on the batch)."""
+    query is then routed and scored on its own (its scores do not depend on the batch).
+    With ``evaluation.candidate_chunk``, entities are encoded and scored chunk by chunk instead
+    (evaluation/chunked.py): same ranks, memory bounded by batch x chunk."""
     model.eval()
+    if config.evaluation.candidate_chunk is not None:
+        return evaluate(ModelScorer(model, device), kg.triples(split), known, kg.num_relations,
+                        batch_size=config.evaluation.batch_size, categories=categories,
+                        progress=progress, candidate_chunk=config.evaluation.candidate_chunk)
     with torch.inference_mode():
         encoding = model.encode_entities()
 
@@ -185,19 +207,24 @@ def check_resumable(saved: dict[str, Any], current: ExperimentConfig, path: Path
 
 def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool = False,
                  log: Log = print, progress: bool = True,
-                 train_triples: torch.Tensor | None = None) -> RunResult:
-    """Train, select on validation, test once; files go to ``out`` (README: Output files)."""
+                 train_triples: torch.Tensor | None = None,
+                 context: DistributedContext | None = None) -> RunResult:
+    """Train, select on validation, test once; files go to ``out`` (README: Output files).
+    With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs and
+    writes files, and every rank returns rank 0's result."""
     out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
+    main = context is None or context.is_main
+    log, progress = (log, progress) if main else (_silent, False)
+    device = resolve_device(config.device) if context is None else context.device
     seed_everything(config.seed, device)
     model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
                         seed=config.seed).to(device)
     if getattr(model, "dropped_modalities", ()):
         log(f"note: {', '.join(model.dropped_modalities)} not available on graph "
             f"{kg.name!r}; training with {', '.join(model.modality_names)}")
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.training.lr)
+    optimiser = make_optimiser(model, config.training)  # before DDP: it may make tables sparse
     scaler = torch.cuda.amp.GradScaler() if device.type == "cuda" else None
-    sampler = make_sampler(config, kg, train_triples)
+    sampler = make_sampler(config, kg, train_triples, context)
     known = build_filter(kg)
     categories = relation_categories(kg.triples("train"), kg.num_relations)
     progress_state: dict[str, Any] = {"best_mrr": -math.inf, "best_epoch": 0, "bad_evals": 0,
@@ -205,19 +232,23 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     first_epoch = 1
     if resume:
         state = load_checkpoint(out / "last.pt", device)
+        # checked before restoring: a dense checkpoint has no state for a large-graph optimiser
+        check_resumable(state["progress"]["config"], config, out / "last.pt")
         restore(state, model, optimiser)
         progress_state = state["progress"]
-        check_resumable(progress_state["config"], config, out / "last.pt")
         first_epoch = state["epoch"] + 1
         log(f"resuming after epoch {state['epoch']} from {out / 'last.pt'}")
     progress_state["config"] = config.to_dict()
     training = config.training
+    trainable = model if context is None else distributed.wrap_model(
+        model, context, training.regime != "1-n", log)
     for epoch in range(first_epoch, training.epochs + 1):
         if progress_state["stopped_early"]:
             break
         sampler.set_epoch(epoch)
-        stats = train_epoch(model, sampler, optimiser, config, device, scaler, progress)
-        if epoch % training.eval_every == 0 or epoch == training.epochs:
+        stats = train_epoch(trainable, sampler, optimiser, config, device, scaler, progress,
+                            context)
+        if main and (epoch % training.eval_every == 0 or epoch == training.epochs):
             eval_started = time.perf_counter()
             valid = evaluate_split(model, kg, "valid", known, categories, config, device)
             stats["valid_seconds"] = time.perf_counter() - eval_started
@@ -237,15 +268,28 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
                     log(f"early stop at epoch {epoch}: no better validation MRR for "
                         f"{training.patience} evaluations")
             write_history(out / "history.csv", progress_state["history"])
-        save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
+        if main:
+            save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
+        # rank 0 decides early stopping; the others wait here for its evaluation and checkpoint
+        stopped = distributed.share(context, progress_state["stopped_early"])
+        progress_state["stopped_early"] = stopped
+    if context is not None:
+        distributed.finish_training(context, model, out, log)
+        if not main:
+            return distributed.share(context, None)
     last_epoch = progress_state["history"][-1]["epoch"] if progress_state["history"] else 0
     best = load_checkpoint(out / "best.pt", device)
     model.load_state_dict(best["model"])
     test = evaluate_split(model, kg, "test", known, categories, config, device,
                           progress=progress)
     write_metrics(out, test, kg.relation_names, progress_state, config)
-    return RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
-                     progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
+    result = RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
+                       progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
+    return distributed.share(context, result)
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def _routing_columns(model: nn.Module, kg: MultimodalKG, device: torch.device
