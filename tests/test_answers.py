@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from roam_graph.data.errors import DataError
 from roam_graph.graph.answers import AnswerIndex
 
 
@@ -58,3 +60,13 @@ def test_contains_equals_a_set_reference_on_random_probes() -> None:
     probe = torch.cat([triples, random_triples(500)])
     known = set(map(tuple, triples.tolist()))
     assert index.contains(probe).tolist() == [tuple(t) in known for t in probe.tolist()]
+
+
+def test_sizes_whose_triple_keys_overflow_int64_are_refused_with_the_sizes():
+    from roam_graph.sampling.negatives import bernoulli_head_probability
+    triples = torch.tensor([[0, 0, 1]])
+    with pytest.raises(DataError, match="100,000,000 entities x 5,548 relations do not fit"):
+        AnswerIndex.build(triples, 10**8, 5548)
+    with pytest.raises(DataError, match="Bernoulli negative sampling"):
+        bernoulli_head_probability(triples, 10**8, 2774)
+    assert AnswerIndex.build(triples, 10**8, 922).num_queries == 1

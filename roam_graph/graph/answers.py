@@ -12,6 +12,19 @@ from dataclasses import dataclass
 
 import torch
 
+from roam_graph.data.errors import DataError
+
+INT64_MAX = 2**63 - 1
+
+
+def check_key_range(num_entities: int, num_relations: int, what: str = "answer index") -> None:
+    """Triples are keyed as ``(h * R + r) * N + t`` in one int64; refuse sizes that overflow it
+    (about 10^8 entities with more than 922 relations incl. reciprocals) instead of giving wrong
+    answers. docs/SCALING.md lists this among the limits for Wikidata-sized graphs."""
+    if num_entities * num_relations * num_entities > INT64_MAX:
+        raise DataError(f"{what}: {num_entities:,} entities x {num_relations:,} relations do not "
+                        "fit the int64 triple keys (N * R * N must stay below 2^63)")
+
 
 def query_keys(heads: torch.Tensor, relations: torch.Tensor, num_relations: int) -> torch.Tensor:
     """One int64 per ``(head, relation)``, equal iff the queries are equal."""
@@ -30,6 +43,7 @@ class AnswerIndex:
     @classmethod
     def build(cls, triples: torch.Tensor, num_entities: int, num_relations: int) -> AnswerIndex:
         """From ``(h, r, t)`` triples; duplicate triples count once."""
+        check_key_range(num_entities, num_relations)
         keys = query_keys(triples[:, 0], triples[:, 1], num_relations)
         pair = torch.unique(keys * num_entities + triples[:, 2])  # sorted by (key, tail)
         pair_keys, tails = pair // num_entities, pair % num_entities

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from roam_graph.graph.answers import AnswerIndex
+from roam_graph.graph.answers import AnswerIndex, check_key_range
 from roam_graph.graph.mmkg import MultimodalKG, reciprocal_triples
 from roam_graph.sampling.candidates import (
     CandidateDistribution,
@@ -79,6 +79,7 @@ def bernoulli_head_probability(triples: torch.Tensor, num_entities: int, num_rel
     number of heads per distinct tail, over distinct training triples. A relation without
     training triples gets 1/2. Corrupting the "many" side of a 1-N relation rarely makes a true
     triple by accident."""
+    check_key_range(num_entities, num_relations, "Bernoulli negative sampling")
     h, r, t = triples.to(torch.int64).unbind(1)
     distinct = torch.unique((r * num_entities + h) * num_entities + t)
     rel = distinct // (num_entities * num_entities)
