@@ -156,3 +156,14 @@ def test_a_run_made_before_a_setting_existed_is_reused_with_a_note(kg, tmp_path)
     lines: list[str] = []
     run_suite(get_suite("relation"), tiny_base(), kg, tmp_path, isolate=False, log=lines.append)
     assert any("before setting(s) training.label_smoothing existed" in line for line in lines)
+
+
+def test_the_table_keeps_the_paper_row_order_and_marks_rows_not_run():
+    from roam_graph.experiments.tables import CSV_FIGURES, table_markdown
+    entry = {"label": "Structure only", "runs": 1,
+             **{f"{f}_{s}": 0.25 for f in CSV_FIGURES for s in ("mean", "std")}}
+    markdown = table_markdown(get_suite("modalities"), "db15k", [entry],
+                              {"Image only": "no image features on db15k"}, "tiny")
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert lines[1:] == ["| Structure only | 25.00 | 41.11 |", "| Image only | n/a | 41.02 |"]
+    assert "Not run: Image only (no image features on db15k)." in markdown

@@ -74,15 +74,18 @@ def table_markdown(suite: Suite, graph: str, table: Sequence[dict[str, Any]],
              f"Budget: {budget}. Test metrics at the epoch selected on validation MRR (filtered, "
              "realistic ties); mean ± sample std over runs when runs > 1.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    paper = {row.label: row.paper.get(graph) for row in suite.rows}
-    for entry in table:
-        cells = [entry["label"], *[cell(entry, f) for f in figures]]
+    entries = {entry["label"]: entry for entry in table}
+    for row in suite.rows:                      # the paper's row order, skipped rows included
+        if row.label in entries:
+            cells = [row.label, *[cell(entries[row.label], f) for f in figures]]
+        elif row.label in skipped:
+            cells = [row.label, *["n/a"] * len(figures)]
+        else:
+            continue
         if has_paper:
-            value = paper.get(entry["label"])
+            value = row.paper.get(graph)
             cells.append(f"{value:.2f}" if value is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
-    for label in skipped:
-        lines.append(f"| {label} | " + " | ".join(["n/a"] * (len(header) - 1)) + " |")
     if skipped:
         lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "."]
     return "\n".join(lines) + "\n"
