@@ -19,7 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from _cli import run_main
+from roam_graph.data.errors import DataError
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.experiments.report import write_suite_outputs
 from roam_graph.experiments.runner import run_suite
@@ -48,21 +51,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--patience", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, ...")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key for every row, e.g. --set model.expert_form=residual")
     p.add_argument("--out", type=Path, help="default runs/<graph>/experiments/<suite>")
     p.add_argument("--in-process", action="store_true",
                    help="train in this process (faster start; peak memory is then not per run)")
     return p.parse_args(argv)
 
 
+SECTIONS = ("", "model", "training", "evaluation")
+
+
+def parse_settings(items: list[str]) -> dict[str, object]:
+    """``--set model.expert_form=residual`` -> ``{"model.expert_form": "residual"}`` (YAML
+    values: numbers, booleans and lists are typed)."""
+    settings: dict[str, object] = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        section = key.strip().rpartition(".")[0]
+        if not separator or not key.strip() or section not in SECTIONS:
+            raise DataError(f"--set {item!r}: expected KEY=VALUE with KEY a top-level key or "
+                            "model.*, training.*, evaluation.*, e.g. model.expert_form=residual")
+        try:
+            settings[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise DataError(f"--set {item!r}: {value!r} is not a valid YAML value") from None
+    return settings
+
+
 def overrides(args: argparse.Namespace) -> dict[str, object]:
-    return {"source": str(args.source) if args.source else None,
-            "data_dir": str(args.data_dir) if args.data_dir else None,
-            "text_encoder": args.text_encoder, "seed": args.seed, "device": args.device,
-            "model.dim": args.dim, "model.relation_dim": args.dim,
-            "model.expert_hidden": args.dim, "model.cost_hidden": args.dim,
-            "training.epochs": args.epochs, "training.batch_size": args.batch_size,
-            "training.lr": args.lr, "training.loss": args.loss,
-            "training.eval_every": args.eval_every, "training.patience": args.patience}
+    flags = {"source": str(args.source) if args.source else None,
+             "data_dir": str(args.data_dir) if args.data_dir else None,
+             "text_encoder": args.text_encoder, "seed": args.seed, "device": args.device,
+             "model.dim": args.dim, "model.relation_dim": args.dim,
+             "model.expert_hidden": args.dim, "model.cost_hidden": args.dim,
+             "training.epochs": args.epochs, "training.batch_size": args.batch_size,
+             "training.lr": args.lr, "training.loss": args.loss,
+             "training.eval_every": args.eval_every, "training.patience": args.patience}
+    return {**flags, **parse_settings(args.set)}
 
 
 def list_suites() -> str:

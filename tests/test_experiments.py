@@ -167,3 +167,23 @@ def test_the_table_keeps_the_paper_row_order_and_marks_rows_not_run():
     lines = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert lines[1:] == ["| Structure only | 25.00 | 41.11 |", "| Image only | n/a | 41.02 |"]
     assert "Not run: Image only (no image features on db15k)." in markdown
+
+
+def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
+    sys.path.insert(0, str(REPO / "pipelines"))
+    try:
+        import experiments
+    finally:
+        sys.path.remove(str(REPO / "pipelines"))
+    settings = experiments.parse_settings(["model.expert_form=residual", "training.lr=0.01",
+                                           "model.attention_noise=false"])
+    assert settings == {"model.expert_form": "residual", "training.lr": 0.01,
+                        "model.attention_noise": False}
+    base = tiny_base(**settings)
+    row = row_config(base, get_suite("regor").rows[0], seed=0)
+    assert (row.model.expert_form, row.training.lr, row.model.attention_noise) == \
+        ("residual", 0.01, False)
+    with pytest.raises(DataError, match="--set 'optimiser.lr=1': expected KEY=VALUE"):
+        experiments.parse_settings(["optimiser.lr=1"])
+    with pytest.raises(DataError, match="--set 'lr': expected KEY=VALUE"):
+        experiments.parse_settings(["lr"])

@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from roam_graph.atomic import write_json
 from roam_graph.data.errors import DataError
 from roam_graph.experiments.suites import Row, Suite
 from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.model.config import MODEL_DEFAULTS, VARIANTS, ModelConfig
 from roam_graph.model.inputs import available_modalities
 from roam_graph.training.config import ExperimentConfig, load_config
 from roam_graph.training.trainer import run_training
@@ -63,12 +64,12 @@ def row_config(base: ExperimentConfig, row: Row, seed: int) -> ExperimentConfig:
     return load_config(None, {**settings, **row.overrides, "seed": seed})
 
 
-#: Model settings a row inherits from the base config; the rest come from model/variant names.
-INHERITED_MODEL_FIELDS = ("dim", "relation_dim", "expert_hidden", "cost_hidden", "num_groups",
-                          "sinkhorn_iterations", "ot_epsilon", "ot_weight",
-                          "attention_temperature", "attention_noise", "routing",
-                          "candidate_encoding", "finetune_features", "input_noise",
-                          "input_dropout", "hidden_dropout1", "hidden_dropout2")
+#: Model settings a row inherits from the base config: all but those that model and variant
+#: names resolve (expert layout, cost input, solver, ...), which must come from the row.
+INHERITED_MODEL_FIELDS = tuple(
+    f.name for f in fields(ModelConfig)
+    if f.name not in {"model", "variant", "modalities"}.union(
+        *map(set, VARIANTS.values()), *map(set, MODEL_DEFAULTS.values())))
 
 
 def unavailable_reason(row: Row, config: ExperimentConfig, kg: MultimodalKG) -> str | None:
