@@ -19,6 +19,8 @@ class ModelConfig:
     dim: int = 256                       # entity embedding dimension (Table 13)
     relation_dim: int = 256              # "task embedding dimension" (Table 13)
     expert_hidden: int = 256             # hidden width of each sub-expert MLP (Eq. 2)
+    expert_form: str = "mlp"             # mlp (Eq. 2 as printed) | residual (x + MLP(x), MLP
+    #                                      output zero at init: learns far faster, docs/model.md)
     cost_hidden: int = 256               # "gating hidden dimension": hidden width of phi and A
     num_groups: int = 4                  # K
     sinkhorn_iterations: int = 20        # L
@@ -27,6 +29,8 @@ class ModelConfig:
     attention_temperature: float = 1.0   # tau of Eq. 4
     attention_noise: bool = True         # learnable Gaussian noise delta_m of Eq. 4 (training)
     routing: str = "top1"                # top1 (straight-through) | soft (plan-weighted mixture)
+    eval_routing: str = "balanced"       # per-query routing at evaluation: argmin of c minus the
+    #                                      running OT prices (as training routes) | cost (raw c)
     candidate_encoding: str = "relation_aware"   # | relation_agnostic (MoMoK's cheaper choice)
     modalities: tuple[str, ...] = MODALITIES
     finetune_features: bool = False      # train raw image/text features, or keep them frozen
@@ -74,6 +78,8 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "routing": ("top1", "soft"),
+    "expert_form": ("mlp", "residual"),
+    "eval_routing": ("balanced", "cost"),
     "candidate_encoding": ("relation_aware", "relation_agnostic"),
     "expert_layout": ("moseg", "sep", "mge"),
     "cost_input": ("fused", "raw", "fused_no_relation", "raw_no_relation"),

@@ -2,8 +2,12 @@
 of each expert's parameters that the group representation g(W^(k)) of Eq. 7 is built from.
 
 Every expert maps a d-dimensional modality input to a d-dimensional embedding:
-``v = W2 relu(W1 x + b1) + b2``. The bank holds ``E`` experts as stacked tensors so that any
-(input, expert) pairing runs as one einsum, never as a Python loop over experts.
+``v = W2 relu(W1 x + b1) + b2`` (``form="mlp"``, the paper's one-hidden-layer MLP), or
+``v = x + W2 relu(W1 x + b1) + b2`` with ``W2 = 0, b2 = 0`` at initialisation (``form="residual"``:
+the identity at initialisation, so the learned structure embedding reaches the scorer unchanged
+while the MLP learns a correction; docs/model.md "Experts"). The bank holds ``E`` experts as
+stacked tensors so that any (input, expert) pairing runs as one einsum, never as a Python loop
+over experts.
 """
 
 from __future__ import annotations
@@ -13,18 +17,26 @@ import math
 import torch
 from torch import nn
 
+EXPERT_FORMS: tuple[str, ...] = ("mlp", "residual")
+
 
 class ExpertBank(nn.Module):
-    """``num_experts`` one-hidden-layer MLPs ``dim -> hidden -> dim`` (Eq. 2)."""
+    """``num_experts`` one-hidden-layer MLPs ``dim -> hidden -> dim`` (Eq. 2), plain or
+    residual (module docstring). Plain experts use ``nn.Linear``'s default initialisation."""
 
-    def __init__(self, num_experts: int, dim: int, hidden: int) -> None:
+    def __init__(self, num_experts: int, dim: int, hidden: int, form: str = "mlp") -> None:
         super().__init__()
+        if form not in EXPERT_FORMS:
+            raise ValueError(f"expert form {form!r}: choose one of {', '.join(EXPERT_FORMS)}")
+        self.residual = form == "residual"
         bound_in, bound_hidden = 1 / math.sqrt(dim), 1 / math.sqrt(hidden)
+        # a residual expert starts as the identity: its MLP branch outputs exactly 0
+        out_bound = 0.0 if self.residual else bound_hidden
         self.w1 = nn.Parameter(torch.empty(num_experts, dim, hidden).uniform_(-bound_in, bound_in))
         self.b1 = nn.Parameter(torch.empty(num_experts, hidden).uniform_(-bound_in, bound_in))
         self.w2 = nn.Parameter(
-            torch.empty(num_experts, hidden, dim).uniform_(-bound_hidden, bound_hidden))
-        self.b2 = nn.Parameter(torch.empty(num_experts, dim).uniform_(-bound_hidden, bound_hidden))
+            torch.empty(num_experts, hidden, dim).uniform_(-out_bound, out_bound))
+        self.b2 = nn.Parameter(torch.empty(num_experts, dim).uniform_(-out_bound, out_bound))
 
     @property
     def num_experts(self) -> int:
@@ -42,7 +54,8 @@ class ExpertBank(nn.Module):
         w1, b1 = self.w1[expert_of], self.b1[expert_of]          # [M, O, d, h], [M, O, h]
         w2, b2 = self.w2[expert_of], self.b2[expert_of]          # [M, O, h, d], [M, O, d]
         hidden = torch.relu(torch.einsum("nmd,modh->nmoh", inputs, w1) + b1)
-        return torch.einsum("nmoh,mohd->nmod", hidden, w2) + b2
+        out = torch.einsum("nmoh,mohd->nmod", hidden, w2) + b2
+        return out + inputs.unsqueeze(2) if self.residual else out
 
     def parameter_summary(self) -> torch.Tensor:
         """A fixed-size vector per expert describing its function form (for Eq. 7).

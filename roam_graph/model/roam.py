@@ -27,7 +27,12 @@ from roam_graph.model.fusion import ModalityAttention
 from roam_graph.model.inputs import ModalityInputs, available_modalities
 from roam_graph.model.interaction import TuckerInteraction
 from roam_graph.model.outputs import CandidateEncoding, ModelOutput
-from roam_graph.model.routing import GroupRepresentation, RelationConditionedCost, route
+from roam_graph.model.routing import (
+    BalancingPrices,
+    GroupRepresentation,
+    RelationConditionedCost,
+    route,
+)
 
 
 def select_options(table: torch.Tensor, option: torch.Tensor) -> torch.Tensor:
@@ -66,7 +71,7 @@ class RoamModel(nn.Module):
         dim, rdim = config.dim, config.relation_dim
         self.inputs = ModalityInputs(num_entities, dim, names, features,
                                      config.finetune_features, config.input_noise, seed)
-        self.experts = ExpertBank(m_count * groups, dim, config.expert_hidden)
+        self.experts = ExpertBank(m_count * groups, dim, config.expert_hidden, config.expert_form)
         self.relations = nn.Embedding(num_relations, rdim)
         nn.init.xavier_normal_(self.relations.weight)
         self.attention = ModalityAttention(m_count, dim, rdim, config.attention_temperature,
@@ -82,6 +87,9 @@ class RoamModel(nn.Module):
                                   if layout != "moseg" and config.cost_input == "fused" else None)
         self.tucker = TuckerInteraction(dim, rdim, config.input_dropout, config.hidden_dropout1,
                                         config.hidden_dropout2)
+        # evaluation routes like the training plan did (routing.BalancingPrices); TKSR has no OT
+        self.prices = (BalancingPrices(self.num_routers, options)
+                       if config.eval_routing == "balanced" and config.solver != "tksr" else None)
 
     # -- encoders ----------------------------------------------------------------------------
     def encode_entities(self, ids: torch.Tensor | None = None) -> CandidateEncoding:
@@ -134,9 +142,12 @@ class RoamModel(nn.Module):
         relation_terms = self.attention.relation_terms(relation)          # [B, M]
         query_logits = (head.entity_terms + relation_terms[:, :, None]
                         + self.attention.noise_terms(head.experts_out, relation))
-        routing = route(self.routing_cost(head, relation, query_logits), config.solver,
-                        config.ot_epsilon, config.sinkhorn_iterations, config.routing,
-                        self.training)
+        cost = self.routing_cost(head, relation, query_logits)
+        if self.prices is not None and self.training:
+            self.prices.update(cost, config.ot_epsilon, config.sinkhorn_iterations)
+        routing = route(cost, config.solver, config.ot_epsilon, config.sinkhorn_iterations,
+                        config.routing, self.training,
+                        None if self.prices is None else self.prices.prices)
         if candidates is None:
             encoded = candidate_encoding or self.encode_entities()
         else:

@@ -9,19 +9,25 @@ one decision per modality), O options per router (K groups, or M*K shared expert
 - ``relation_conditioned_cost``: c_ik | r = phi(f(e_i, r) || g(W^(k))) of Eq. 6, phi an MLP into
   R+ (softplus); or ``1 - cos`` (Eq. 12, the "w/o phi" ablation).
 - ``route``: training routes the batch by the OT plan (Sinkhorn or a Table 10 solver); evaluation
-  routes each query on its own (argmin of its cost row, or softmax(-c/eps) for soft routing), so
-  its scores never depend on which other queries share its batch.
+  routes each query on its own (argmin of its cost row minus the balancing prices, or
+  softmax((prices - c)/eps) for soft routing), so its scores never depend on which other queries
+  share its batch.
+- ``BalancingPrices``: running average of the plan's column potentials (the prices that balance
+  the groups' loads). The row argmax of a Sinkhorn plan is ``argmin_k (c_ik - price_k)``, so
+  evaluation with the prices makes the same decision training made, query by query; without them
+  it routes on the raw cost, which can send every query to one group (docs/model.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from roam_graph.model.sinkhorn import solve_plan, top_k_plan
+from roam_graph.model.sinkhorn import sinkhorn_potentials, solve_plan, top_k_plan
 
 
 class GroupRepresentation(nn.Module):
@@ -92,21 +98,58 @@ def ot_loss(plan: torch.Tensor, cost: torch.Tensor, epsilon: float) -> torch.Ten
     return (transport + epsilon * entropy_term).mean()
 
 
+class BalancingPrices(nn.Module):
+    """Running estimate of ``price_k = epsilon * g_k``, g the Sinkhorn column potentials of the
+    training batches' costs (one row per router), centred to mean 0 over options.
+
+    A plan row is ``P_ik / sum_k P_ik = softmax_k((price_k - c_ik) / epsilon)``: the batch's plan
+    routes query i to ``argmin_k (c_ik - price_k)``. With the prices of the whole training
+    distribution (estimated like BatchNorm's running statistics: a cumulative mean for the first
+    ``1 / momentum`` batches, then an exponential one) this rule is the semi-discrete OT assignment
+    of one query on its own: balanced like training, independent of the other queries."""
+
+    def __init__(self, routers: int, options: int, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("prices", torch.zeros(routers, options))
+        self.register_buffer("batches", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, cost: torch.Tensor, epsilon: float, iterations: int) -> None:
+        """Fold in the prices of one training batch's cost ``[B, G, O]``."""
+        _, g = sinkhorn_potentials(cost.detach().transpose(0, 1), epsilon, iterations)
+        price = epsilon * (g - g.mean(dim=-1, keepdim=True))
+        self.batches += 1
+        rate = max(1.0 / float(self.batches), self.momentum)
+        self.prices.lerp_(price.to(self.prices.dtype), rate)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        # checkpoints written before the prices existed load as "no prices" (raw-cost routing)
+        for name in ("prices", "batches"):
+            state_dict.setdefault(prefix + name, getattr(self, name).new_zeros(
+                getattr(self, name).shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 def route(cost: torch.Tensor, solver: str, epsilon: float, iterations: int, mode: str,
-          training: bool) -> Routing:
+          training: bool, prices: torch.Tensor | None = None) -> Routing:
     """Turn costs ``[B, G, O]`` into option weights.
 
     Training: the OT plan over the batch (per router); ``top1`` keeps each row's best option with
     a straight-through weight (value 1, gradient of the plan row), ``soft`` uses the plan rows.
-    Evaluation: per query, argmin of the cost (``top1``) or ``softmax(-c / eps)`` (``soft``)."""
+    Evaluation: per query, argmin of ``c - prices`` (``top1``) or ``softmax((prices - c) / eps)``
+    (``soft``); ``prices [G, O]`` (``BalancingPrices``) default to 0, i.e. the raw cost."""
     if not training:
         if solver == "tksr":  # per query, no OT: the same top-2 rule as in training
             weights = top_k_plan(cost.transpose(0, 1), k=2, temperature=epsilon).transpose(0, 1)
             weights = weights * cost.shape[0]
-        elif mode == "top1":
-            weights = F.one_hot(cost.argmin(dim=-1), cost.shape[-1]).to(cost.dtype)
+            return Routing(weights, cost, None, cost.new_zeros(()))
+        shifted = cost if prices is None else cost - prices.to(cost.dtype)
+        if mode == "top1":
+            weights = F.one_hot(shifted.argmin(dim=-1), cost.shape[-1]).to(cost.dtype)
         else:
-            weights = torch.softmax(-cost / epsilon, dim=-1)
+            weights = torch.softmax(-shifted / epsilon, dim=-1)
         return Routing(weights, cost, None, cost.new_zeros(()))
     plan = solve_plan(cost.transpose(0, 1), solver, epsilon, iterations).transpose(0, 1)
     rows = plan / plan.sum(dim=-1, keepdim=True).clamp_min(1e-30)

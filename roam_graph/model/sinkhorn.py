@@ -14,12 +14,11 @@ import math
 import torch
 
 
-def sinkhorn_log(cost: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:
-    """Entropic OT plan ``argmin_P <P, C> + epsilon * sum P log P`` with uniform marginals
-    (Eq. 1 with the entropy term of Eq. 11), by ``iterations`` log-domain Sinkhorn steps.
-
-    Log-domain updates stay finite at small ``epsilon`` where the plain version overflows."""
-    original_dtype = cost.dtype
+def sinkhorn_potentials(cost: torch.Tensor, epsilon: float, iterations: int
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-domain dual potentials ``(f [..., B], g [..., K])`` after ``iterations`` Sinkhorn
+    steps, in fp32: the plan is ``exp(-C / epsilon + f_i + g_k)``. ``epsilon * g_k`` is the
+    price of group k that balances the groups' loads (routing.py uses it at evaluation)."""
     cost = cost.float()
     queries, groups = cost.shape[-2], cost.shape[-1]
     log_a = -math.log(queries)
@@ -30,8 +29,17 @@ def sinkhorn_log(cost: torch.Tensor, epsilon: float, iterations: int) -> torch.T
     for _ in range(iterations):
         f = log_a - torch.logsumexp(kernel + g.unsqueeze(-2), dim=-1)
         g = log_b - torch.logsumexp(kernel + f.unsqueeze(-1), dim=-2)
-    plan = torch.exp(kernel + f.unsqueeze(-1) + g.unsqueeze(-2))
-    return plan.to(original_dtype)
+    return f, g
+
+
+def sinkhorn_log(cost: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:
+    """Entropic OT plan ``argmin_P <P, C> + epsilon * sum P log P`` with uniform marginals
+    (Eq. 1 with the entropy term of Eq. 11), by ``iterations`` log-domain Sinkhorn steps.
+
+    Log-domain updates stay finite at small ``epsilon`` where the plain version overflows."""
+    f, g = sinkhorn_potentials(cost, epsilon, iterations)
+    plan = torch.exp(-cost.float() / epsilon + f.unsqueeze(-1) + g.unsqueeze(-2))
+    return plan.to(cost.dtype)
 
 
 def top_k_plan(cost: torch.Tensor, k: int = 2, temperature: float = 1.0) -> torch.Tensor:
