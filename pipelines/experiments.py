@@ -27,8 +27,8 @@ from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.experiments.report import write_suite_outputs
 from roam_graph.experiments.runner import run_suite
 from roam_graph.experiments.suites import SUITES, get_suite
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
-from roam_graph.training.config import default_config_path, load_config
+from roam_graph.graph.prepare import prepare_graph
+from roam_graph.training.config import default_config_path, load_config, prepare_options
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -114,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     base = load_config(args.config or default_config_path(args.graph), overrides(args),
                        graph=args.graph)
     started = time.perf_counter()
-    kg = prepare_graph(PrepareOptions(base.graph, Path(base.source) if base.source else None,
-                                      Path(base.data_dir) if base.data_dir else None,
-                                      base.text_encoder)).kg
+    kg = prepare_graph(prepare_options(base)).kg
     print(repr(kg))
     out = args.out or Path("runs") / base.graph / "experiments" / suite.name
     records, skipped = run_suite(suite, base, kg, out, args.runs, isolate=not args.in_process)

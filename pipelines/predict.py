@@ -17,11 +17,11 @@ import torch
 from _cli import run_main
 from roam_graph.data.errors import DataError
 from roam_graph.graph.answers import AnswerIndex
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
+from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model import build_model
 from roam_graph.model.introspection import routing_report
 from roam_graph.training.checkpoint import load_checkpoint
-from roam_graph.training.config import load_config
+from roam_graph.training.config import load_config, prepare_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {f"{section}.{key}": value for section in ("model", "training", "evaluation")
                 for key, value in saved.pop(section).items()}
     config = load_config(None, {**saved, **settings})
-    kg = prepare_graph(PrepareOptions(config.graph, Path(config.source) if config.source else None,
-                                      Path(config.data_dir) if config.data_dir else None,
-                                      config.text_encoder), log=lambda _: None).kg
+    kg = prepare_graph(prepare_options(config), log=lambda _: None).kg
     head, relation = kg.entity_id(args.head), kg.relation_id(args.relation)
     model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities)
     model.load_state_dict(load_checkpoint(args.run / "best.pt", torch.device("cpu"))["model"])

@@ -25,10 +25,16 @@ from roam_graph.atomic import write_json
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.evaluation import build_filter
 from roam_graph.evaluation.baselines import random_scorer_metrics
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
+from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model.config import MODELS, VARIANTS
 from roam_graph.training import distributed
-from roam_graph.training.config import REGIMES, default_config_path, load_config, with_seed
+from roam_graph.training.config import (
+    REGIMES,
+    default_config_path,
+    load_config,
+    prepare_options,
+    with_seed,
+)
 from roam_graph.training.reports import summarize_runs, summary_markdown
 from roam_graph.training.trainer import run_training
 
@@ -121,10 +127,7 @@ def train_and_report(args: argparse.Namespace) -> int:
     say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
     started = time.perf_counter()
     with distributed.local_main_first(context):  # one process per node fills the cache
-        kg = prepare_graph(PrepareOptions(
-            config.graph, Path(config.source) if config.source else None,
-            Path(config.data_dir) if config.data_dir else None, config.text_encoder),
-            log=say).kg
+        kg = prepare_graph(prepare_options(config), log=say).kg
     say(repr(kg))
     model = config.model
     out = args.out or Path("runs") / config.graph / f"{model.model}-{model.variant}" / \

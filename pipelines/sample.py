@@ -23,8 +23,9 @@ from _cli import run_main
 from roam_graph.data.errors import DataError
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.experiments.sampling_study import GROUPS, run_study, select, study_config
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
+from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model.config import MODELS
+from roam_graph.training.config import prepare_options
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,9 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         data_dir=str(args.data_dir) if args.data_dir else None,
                         text_encoder=args.text_encoder)
     started = time.perf_counter()
-    kg = prepare_graph(PrepareOptions(base.graph, Path(base.source) if base.source else None,
-                                      Path(base.data_dir) if base.data_dir else None,
-                                      base.text_encoder)).kg
+    kg = prepare_graph(prepare_options(base)).kg
     print(repr(kg))
     out = args.out or Path("runs") / base.graph / "sampling"
     print(f"{len(configurations)} configurations, {base.model.model} d={base.model.dim}, "

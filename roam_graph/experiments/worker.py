@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from roam_graph.data.errors import DataError
-from roam_graph.graph.prepare import PrepareOptions, prepare_graph
-from roam_graph.training.config import load_config
+from roam_graph.graph.prepare import prepare_graph
+from roam_graph.training.config import load_config, prepare_options
 from roam_graph.training.trainer import run_training
 
 
@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.spec)
-        kg = prepare_graph(PrepareOptions(
-            config.graph, Path(config.source) if config.source else None,
-            Path(config.data_dir) if config.data_dir else None, config.text_encoder)).kg
+        kg = prepare_graph(prepare_options(config)).kg
         run_training(config, kg, args.out, resume=args.resume, progress=False)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from roam_graph.data.errors import DataError
+from roam_graph.graph.prepare import PrepareOptions
 from roam_graph.model.config import ModelConfig, resolve_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -161,3 +162,10 @@ def check_evaluation(evaluation: EvaluationConfig, origin: str) -> None:
 
 def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
     return replace(config, seed=seed)
+
+
+def prepare_options(config: ExperimentConfig) -> PrepareOptions:
+    """What ``prepare_graph`` needs to load the graph a configuration names."""
+    return PrepareOptions(config.graph, Path(config.source) if config.source else None,
+                          Path(config.data_dir) if config.data_dir else None,
+                          config.text_encoder)
