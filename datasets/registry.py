@@ -11,7 +11,8 @@ from roam_graph.data.errors import DataError
 
 REGISTRY_FILE = Path(__file__).with_name("registry.yaml")
 #: Generated graphs (no files): name -> synthetic preset.
-SYNTHETIC: dict[str, str] = {"synthetic": "default", "synthetic-tiny": "tiny"}
+SYNTHETIC: dict[str, str] = {"synthetic": "default", "synthetic-tiny": "tiny",
+                             "synthetic-routing": "routing"}
 
 
 @dataclass(frozen=True)

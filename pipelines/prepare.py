@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graph", default="synthetic",
                         help="registered graph (db15k, mkg-w, mkg-y, kvc16k, fb15k237img, "
-                             "synthetic, synthetic-tiny) or a name for your own graph")
+                             "synthetic, synthetic-tiny, synthetic-routing) or a name for your "
+                             "own graph")
     parser.add_argument("--source", type=Path, help="folder with the graph's files")
     parser.add_argument("--data-dir", type=Path,
                         help=f"where caches go (default: ${DATA_DIR_ENV} or ./data)")
