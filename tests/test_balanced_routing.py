@@ -10,7 +10,7 @@ import torch
 from roam_graph.data import Modality
 from roam_graph.model import resolve_config
 from roam_graph.model.roam import RoamModel
-from roam_graph.model.routing import BalancingPrices, route
+from roam_graph.model.routing import BalancingPrices, balancing_prices, route
 from roam_graph.model.sinkhorn import sinkhorn_log, sinkhorn_potentials
 
 EPSILON, ITERATIONS = 0.05, 50
@@ -42,7 +42,7 @@ def test_sinkhorn_plan_is_the_exponential_of_its_potentials() -> None:
 def test_prices_make_per_query_routing_repeat_the_training_plans_choice() -> None:
     cost = skewed_cost()
     prices = BalancingPrices(routers=1, options=3)
-    prices.update(cost, EPSILON, ITERATIONS)
+    prices.fold(balancing_prices(cost, EPSILON, ITERATIONS))
     training = route(cost, "sinkhorn", EPSILON, ITERATIONS, "top1", training=True)
     balanced = route(cost, "sinkhorn", EPSILON, ITERATIONS, "top1", training=False,
                      prices=prices.prices)
@@ -55,14 +55,31 @@ def test_prices_make_per_query_routing_repeat_the_training_plans_choice() -> Non
     soft = route(cost, "sinkhorn", EPSILON, ITERATIONS, "soft", training=False,
                  prices=prices.prices)
     assert torch.allclose(soft.weights, training.plan, atol=1e-5)
+    # one solve: the training routing carries the very prices of its own plan
+    assert torch.allclose(training.prices, prices.prices, atol=1e-6)
+
+
+def test_training_routing_solves_sinkhorn_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from roam_graph.model import routing as routing_module
+    calls = []
+    original = routing_module.sinkhorn_potentials
+
+    def counting(*args: object) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(routing_module, "sinkhorn_potentials", counting)
+    model = small_model().train()
+    model(torch.arange(16), torch.arange(16) % R)
+    assert len(calls) == 1 and int(model.prices.batches) == 1
 
 
 def test_prices_start_as_a_cumulative_mean_and_are_centred() -> None:
     prices = BalancingPrices(routers=1, options=3, momentum=0.1)
     first, second = skewed_cost(), skewed_cost().flip(-1)
-    prices.update(first, EPSILON, ITERATIONS)
+    prices.fold(balancing_prices(first, EPSILON, ITERATIONS))
     after_one = prices.prices.clone()
-    prices.update(second, EPSILON, ITERATIONS)
+    prices.fold(balancing_prices(second, EPSILON, ITERATIONS))
     _, g1 = sinkhorn_potentials(first.transpose(0, 1), EPSILON, ITERATIONS)
     _, g2 = sinkhorn_potentials(second.transpose(0, 1), EPSILON, ITERATIONS)
     expected = EPSILON * ((g1 - g1.mean()) + (g2 - g2.mean())) / 2

@@ -28,12 +28,17 @@ def test_plain_expert_is_the_one_hidden_layer_mlp_of_eq2() -> None:
     assert not torch.allclose(out[:, 1, 1], inputs[:, 1])
 
 
-def test_residual_expert_is_the_identity_at_initialisation() -> None:
+def test_residual_expert_is_nearly_the_identity_and_groups_differ_at_initialisation() -> None:
     torch.manual_seed(0)
     bank = ExpertBank(EXPERTS, DIM, HIDDEN, form="residual")
     inputs = torch.randn(3, 2, DIM)
     out = bank.apply_table(inputs, table())
-    assert torch.equal(out, inputs.unsqueeze(2).expand(-1, -1, 2, -1))
+    identity = inputs.unsqueeze(2).expand(-1, -1, 2, -1)
+    branch = (out - identity).norm(dim=-1) / identity.norm(dim=-1)
+    assert float(branch.max()) < 0.05                      # close to the identity ...
+    assert float(branch.mean()) > 0                        # ... but not exactly
+    # the two options of a modality compute different functions: symmetry is broken
+    assert not torch.allclose(out[:, :, 0], out[:, :, 1])
 
 
 def test_residual_expert_learns_a_correction_on_top_of_its_input() -> None:
@@ -63,7 +68,8 @@ def test_unknown_expert_forms_are_rejected_by_name() -> None:
     assert resolve_config("roam").expert_form == "mlp"          # Eq. 2 as printed by default
 
 
-def test_with_residual_experts_the_structure_embedding_reaches_the_fusion_unchanged() -> None:
+def test_with_residual_experts_the_structure_embedding_reaches_the_fusion_nearly_unchanged(
+        ) -> None:
     torch.manual_seed(0)
     config = resolve_config("roam", dim=8, relation_dim=8, expert_hidden=8, cost_hidden=8,
                             num_groups=3, modalities=("structure",), expert_form="residual")
@@ -71,4 +77,4 @@ def test_with_residual_experts_the_structure_embedding_reaches_the_fusion_unchan
     encoded = model.encode_entities()
     weights = model.inputs.structure.weight
     for group in range(3):
-        assert torch.equal(encoded.experts_out[:, 0, group], weights)
+        assert torch.allclose(encoded.experts_out[:, 0, group], weights, atol=0.01)

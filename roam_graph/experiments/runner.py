@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import statistics
@@ -32,6 +33,9 @@ from roam_graph.training.trainer import run_training
 
 Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[2]
+#: Routing diagnostics read from metrics.json into the tables (docs/model.md).
+ROUTING_FIGURES = ("oracle_agreement", "routing_regret", "relation_group_mi_bits",
+                   "relation_group_mi_permuted_bits")
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,8 @@ def read_run(out: Path) -> dict[str, float]:
 
     seconds_per_epoch: mean training time of an epoch; inference_seconds: mean time of one
     validation evaluation (both directions); peak_memory_mb: the run's peak (process RSS on CPU,
-    CUDA allocator peak on GPU); routing_entropy: at the selected epoch (Fig. 2)."""
+    CUDA allocator peak on GPU); routing_entropy: at the selected epoch (Fig. 2); the routing
+    diagnostics of ``ROUTING_FIGURES`` (model/diagnostics.py) of the selected model."""
     try:
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -175,6 +180,9 @@ def read_run(out: Path) -> dict[str, float]:
     selected = metrics.get("selected_epoch")
     result.update(history_figures(history, selected))
     result["selected_epoch"] = float(selected or 0)
+    routing = metrics.get("routing", {})       # diagnostics of the selected model (ROAM only)
+    for key in ROUTING_FIGURES:
+        result[key] = float(routing.get(key, math.nan))
     return result
 
 

@@ -42,6 +42,9 @@ def _variant(name: str) -> dict[str, Any]:
 
 
 FULL = _paper(40.09, 40.17, 44.19, 19.89)
+#: Does routing carry information? (model/diagnostics.py): shown for every routing ablation.
+ROUTING = ("oracle_agreement", "routing_regret", "relation_group_mi_bits",
+           "relation_group_mi_permuted_bits")
 _TABLE2_METRICS = ("mrr", "hits@1", "hits@3", "hits@10")
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
@@ -51,19 +54,22 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Row("MoMoK", {"model.model": "momok"},
             {**_paper(35.89, 37.91, 39.57, 16.87), "fb15k237img": 35.52}),
         Row("Sinkhorn-MoE", {"model.model": "sinkhorn-moe"}, _paper(35.68, 35.35, 38.89, 17.90)),
+        Row("ROAM (K=1)", {**_variant("full"), "model.num_groups": 1}),
+        Row("ROAM (soft routing)", {**_variant("full"), "model.routing": "soft"}),
     ), _TABLE2_METRICS, ("seconds_per_epoch", "peak_memory_mb"),
         ("curves", "efficiency", "routing", "modality_weights")),
     Suite("moseg", "Table 3", (
         Row("SEP", _variant("sep"), _paper(38.87, 39.21, 42.89, 18.75)),
         Row("MGE", _variant("mge"), _paper(39.45, 39.78, 43.52, 19.31)),
         Row("MoSEG", _variant("full"), FULL),
-    )),
+    ), extra=ROUTING),
     Suite("regor", "Table 4", (
         Row("w/o f(e_i, r_j)", _variant("no-relation-cost"), _paper(39.98, 40.07, 43.38, 19.12)),
         Row("w/o g(W^(k))", _variant("prototype"), _paper(39.61, 39.66, 43.76, 19.41)),
         Row("w/o phi", _variant("cosine-cost"), _paper(39.42, 39.50, 43.71, 19.37)),
         Row("Full", _variant("full"), FULL),
-    )),
+        Row("Eq. 11 as printed", _variant("paper-ot-loss")),
+    ), extra=ROUTING),
     Suite("modalities", "Table 5", (
         Row("Structure only", {"model.modalities": ["structure"]},
             _paper(37.41, 37.37, 41.11, 17.89)),
@@ -83,13 +89,13 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Row("+DynGroupRep", _variant("+dyn-group-rep"), _paper(37.78, 38.34, 40.15, 18.95)),
         Row("+RelTransform", _variant("+rel-transform"), _paper(37.79, 39.18, 41.28, 18.65)),
         Row("Full", _variant("full"), FULL),
-    )),
+    ), extra=ROUTING),
     Suite("solvers", "Table 10 (appendix C.3)", (
         Row("TKSR", _variant("tksr"), _paper(39.18, 39.75, 43.03, 19.25)),
         Row("SOT", _variant("sot"), _paper(39.47, 39.84, 43.90, 19.72)),
         Row("LOT", _variant("lot"), _paper(39.80, 39.94, 44.14, 19.85)),
         Row("ROAM (Sinkhorn)", _variant("full"), FULL),
-    ), ("mrr", "hits@1"), ("seconds_per_epoch", "inference_seconds")),
+    ), ("mrr", "hits@1"), ("seconds_per_epoch", "inference_seconds", *ROUTING)),
     Suite("noise", "Table 11 (appendix C.3)", (
         Row("Noise-free (0%)", {"model.input_noise": 0.0}, FULL),
         Row("10% Noise", {"model.input_noise": 0.1}, _paper(39.33, 39.75, 42.51, 19.23)),
@@ -98,10 +104,16 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("relation", "Table 12 (appendix C.4)", (
         Row("with r (Full)", _variant("full"), FULL),
         Row("w/o r", _variant("no-relation-routing"), _paper(39.33, 39.68, 43.77, 19.26)),
-    )),
+    ), extra=ROUTING),
+    Suite("routing", "no table: does routing carry information? (docs/model.md)", (
+        Row("ROAM (K=4, top-1)", _variant("full")),
+        Row("ROAM (K=1)", {**_variant("full"), "model.num_groups": 1}),
+        Row("Tucker", {"model.model": "tucker"}),
+        Row("ROAM, Eq. 11 as printed", _variant("paper-ot-loss")),
+    ), _TABLE2_METRICS, ("seconds_per_epoch", *ROUTING), ("curves",)),
     Suite("groups", "Fig. 2 (K = 3..7: MRR and routing entropy)", tuple(
         Row(f"K = {k}", {"model.num_groups": k}) for k in range(3, 8)
-    ), ("mrr",), ("routing_entropy",), ("curves", "groups")),
+    ), ("mrr",), ("routing_entropy", *ROUTING), ("curves", "groups")),
 )}
 
 

@@ -12,16 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from roam_graph.atomic import atomic_path
-from roam_graph.experiments.runner import RunRecord
+from roam_graph.experiments.runner import ROUTING_FIGURES, RunRecord
 from roam_graph.experiments.suites import Suite
 
 PERCENT = {"mrr", "hits@1", "hits@3", "hits@10"}
 HEADERS = {"mrr": "MRR (%)", "hits@1": "Hit@1 (%)", "hits@3": "Hit@3 (%)",
            "hits@10": "Hit@10 (%)", "mr": "MR", "seconds_per_epoch": "Training (s/epoch)",
            "inference_seconds": "Inference (s)", "peak_memory_mb": "Peak memory (MB)",
-           "routing_entropy": "Routing entropy (nats)"}
+           "routing_entropy": "Routing entropy (nats)", "oracle_agreement": "Oracle agreement",
+           "routing_regret": "Regret (nats)", "relation_group_mi_bits": "MI(r; group) (bits)",
+           "relation_group_mi_permuted_bits": "MI, r permuted (bits)"}
 CSV_FIGURES = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "seconds_per_epoch",
-               "inference_seconds", "peak_memory_mb", "routing_entropy", "selected_epoch")
+               "inference_seconds", "peak_memory_mb", "routing_entropy", "selected_epoch",
+               *ROUTING_FIGURES)
 
 
 def aggregate(suite: Suite, records: Sequence[RunRecord]) -> list[dict[str, Any]]:

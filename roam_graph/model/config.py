@@ -26,6 +26,11 @@ class ModelConfig:
     sinkhorn_iterations: int = 20        # L
     ot_epsilon: float = 0.05             # entropic regulariser (tau of Eq. 11)
     ot_weight: float = 0.005             # lambda of Eq. 9
+    cost_signal: str = "critic"          # what trains the cost phi and g (docs/model.md):
+    #                                      critic (fit to the options' losses, our default) |
+    #                                      ot (Eq. 11 and the straight-through weight, as printed)
+    cost_centring: bool = True           # route on per-query centred costs (scale control)
+    critic_queries: int = 256            # queries per batch scored under every option (critic)
     attention_temperature: float = 1.0   # tau of Eq. 4
     attention_noise: bool = True         # learnable Gaussian noise delta_m of Eq. 4 (training)
     routing: str = "top1"                # top1 (straight-through) | soft (plan-weighted mixture)
@@ -64,20 +69,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sot": {"solver": "sot"},
     "lot": {"solver": "lot"},
     "no-relation-routing": {"cost_input": "fused_no_relation"},
+    # Eq. 11 as printed trains the cost: reproduces its collapse (docs/model.md)
+    "paper-ot-loss": {"cost_signal": "ot", "cost_centring": False},
 }
 
 #: Baselines expressed on the ROAM machinery. Sinkhorn-MoE (Clark et al. 2022): prototype
-#: experts, cosine cost, no relation anywhere in routing or fusion.
+#: experts, cosine cost, no relation anywhere in routing or fusion; its router learns through the
+#: straight-through weight of the plan, as published (not through our critic).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "roam": {},
     "tucker": {"modalities": ("structure",)},
     "momok": {},
     "sinkhorn-moe": {"cost_input": "raw_no_relation", "group_rep": "prototype",
-                     "cost_function": "cosine", "fusion_relation": False},
+                     "cost_function": "cosine", "fusion_relation": False,
+                     "cost_signal": "ot", "cost_centring": False},
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "routing": ("top1", "soft"),
+    "cost_signal": ("critic", "ot"),
     "expert_form": ("mlp", "residual"),
     "eval_routing": ("balanced", "cost"),
     "candidate_encoding": ("relation_aware", "relation_agnostic"),
@@ -118,7 +128,7 @@ def check_config(config: ModelConfig) -> None:
         raise ValueError(f"modalities {list(config.modalities)}: choose a non-empty subset of "
                          f"{', '.join(MODALITIES)}")
     for name in ("dim", "relation_dim", "expert_hidden", "cost_hidden", "num_groups",
-                 "sinkhorn_iterations"):
+                 "sinkhorn_iterations", "critic_queries"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
     if config.ot_epsilon <= 0 or config.attention_temperature <= 0:

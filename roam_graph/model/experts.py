@@ -3,11 +3,11 @@ of each expert's parameters that the group representation g(W^(k)) of Eq. 7 is b
 
 Every expert maps a d-dimensional modality input to a d-dimensional embedding:
 ``v = W2 relu(W1 x + b1) + b2`` (``form="mlp"``, the paper's one-hidden-layer MLP), or
-``v = x + W2 relu(W1 x + b1) + b2`` with ``W2 = 0, b2 = 0`` at initialisation (``form="residual"``:
-the identity at initialisation, so the learned structure embedding reaches the scorer unchanged
-while the MLP learns a correction; docs/model.md "Experts"). The bank holds ``E`` experts as
-stacked tensors so that any (input, expert) pairing runs as one einsum, never as a Python loop
-over experts.
+``v = x + W2 relu(W1 x + b1) + b2`` with ``W2 ~ 0, b2 = 0`` at initialisation
+(``form="residual"``: nearly the identity at initialisation, so the learned structure embedding
+reaches the scorer almost unchanged while the MLP learns a correction; docs/model.md "Experts").
+The bank holds ``E`` experts as stacked tensors so that any (input, expert) pairing runs as one
+einsum, never as a Python loop over experts.
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ import torch
 from torch import nn
 
 EXPERT_FORMS: tuple[str, ...] = ("mlp", "residual")
+#: A residual expert's output weights start at this fraction of nn.Linear's bound rather than at
+#: exactly 0: still close to the identity (the branch adds ~1 % of a structure embedding's
+#: norm), but no two groups compute the same function, so routing has something to choose
+#: between from the first step (docs/model.md, "Symmetry breaking").
+RESIDUAL_INIT_SCALE = 0.01
 
 
 class ExpertBank(nn.Module):
@@ -30,13 +35,14 @@ class ExpertBank(nn.Module):
             raise ValueError(f"expert form {form!r}: choose one of {', '.join(EXPERT_FORMS)}")
         self.residual = form == "residual"
         bound_in, bound_hidden = 1 / math.sqrt(dim), 1 / math.sqrt(hidden)
-        # a residual expert starts as the identity: its MLP branch outputs exactly 0
-        out_bound = 0.0 if self.residual else bound_hidden
+        # a residual expert starts near the identity: its MLP branch outputs almost 0
+        out_bound = bound_hidden * (RESIDUAL_INIT_SCALE if self.residual else 1.0)
         self.w1 = nn.Parameter(torch.empty(num_experts, dim, hidden).uniform_(-bound_in, bound_in))
         self.b1 = nn.Parameter(torch.empty(num_experts, hidden).uniform_(-bound_in, bound_in))
         self.w2 = nn.Parameter(
             torch.empty(num_experts, hidden, dim).uniform_(-out_bound, out_bound))
-        self.b2 = nn.Parameter(torch.empty(num_experts, dim).uniform_(-out_bound, out_bound))
+        b2_bound = 0.0 if self.residual else out_bound
+        self.b2 = nn.Parameter(torch.empty(num_experts, dim).uniform_(-b2_bound, b2_bound))
 
     @property
     def num_experts(self) -> int:

@@ -48,8 +48,10 @@ class ModalityAttention(nn.Module):
         """Sampled ``delta_m`` for query-side logits ``[B, M, O]`` (zero outside training)."""
         if not (self.noise and self.training):
             return experts_out.new_zeros(experts_out.shape[:3])
+        relation_part = (relations @ self.noise_relation.T if self.use_relation
+                         else relations.new_zeros(relations.shape[0], 1))  # no relation leak
         scale = F.softplus(torch.einsum("nmod,md->nmo", experts_out, self.noise_entity)
-                           + (relations @ self.noise_relation.T + self.noise_bias)[:, :, None])
+                           + (relation_part + self.noise_bias)[:, :, None])
         return torch.randn_like(scale) * scale
 
     def weights(self, logits: torch.Tensor, present: torch.Tensor, dim: int) -> torch.Tensor:

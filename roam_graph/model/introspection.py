@@ -53,7 +53,9 @@ def routing_report(model: nn.Module, heads: torch.Tensor, relations: torch.Tenso
     usage = torch.stack([torch.bincount(selected_all[:, g], minlength=options)
                          for g in range(selected_all.shape[1])]).float()
     usage = usage / usage.sum(dim=-1, keepdim=True)
-    query_distribution = torch.softmax(-cost / model.config.ot_epsilon, dim=-1)
+    # the rule evaluation applies: softmax((prices - c) / eps), not the raw cost
+    prices = model.prices.prices if getattr(model, "prices", None) is not None else 0.0
+    query_distribution = torch.softmax((prices - cost) / model.config.ot_epsilon, dim=-1)
     first = selected_all[:, 0]
     counts = torch.bincount(first, minlength=options).clamp_min(1).float()
     group_weights = torch.zeros(options, modality.shape[1], device=modality.device)

@@ -24,14 +24,25 @@ class CandidateEncoding:
 
 
 @dataclass(frozen=True)
+class RoutingSignal:
+    """What the critic (``routing.routing_critic_loss``) needs for the first S queries of a
+    training batch: their routing cost ``[S, G, O]`` (with gradient into phi and g) and their
+    scores under every option ``[S, G, O, C]`` (no gradient)."""
+    cost: torch.Tensor
+    option_scores: torch.Tensor
+
+
+@dataclass(frozen=True)
 class ModelOutput:
     """scores: ``[B, N]`` or ``[B, C]`` (higher = more plausible), used for ranking;
     head_scores: the score tensors the triple loss is applied to (one, or one per head for
     multi-head baselines such as MoMoK); ot_loss: L_OT of Eq. 11 (0 without routing);
-    routing / selected / modality_weights: introspection (None for models without routing)."""
+    routing / selected / modality_weights: introspection (None for models without routing);
+    routing_signal: the critic's inputs (training with ``cost_signal: critic`` only)."""
     scores: torch.Tensor
     head_scores: tuple[torch.Tensor, ...]
     ot_loss: torch.Tensor
     routing: Routing | None = None
     selected: torch.Tensor | None = None
     modality_weights: torch.Tensor | None = None
+    routing_signal: RoutingSignal | None = None

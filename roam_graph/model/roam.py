@@ -16,6 +16,7 @@ from the candidate side (MoMoK's cheaper choice) and, for MoSEG, scores with one
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,11 +27,13 @@ from roam_graph.model.experts import ExpertBank
 from roam_graph.model.fusion import ModalityAttention
 from roam_graph.model.inputs import ModalityInputs, available_modalities
 from roam_graph.model.interaction import TuckerInteraction
-from roam_graph.model.outputs import CandidateEncoding, ModelOutput
+from roam_graph.model.outputs import CandidateEncoding, ModelOutput, RoutingSignal
 from roam_graph.model.routing import (
     BalancingPrices,
     GroupRepresentation,
     RelationConditionedCost,
+    Routing,
+    centre_costs,
     route,
 )
 
@@ -40,6 +43,28 @@ def select_options(table: torch.Tensor, option: torch.Tensor) -> torch.Tensor:
     index = option.view(*option.shape, 1, *([1] * (table.dim() - 3)))
     index = index.expand(*option.shape, 1, *table.shape[3:])
     return table.gather(2, index).squeeze(2)
+
+
+def detach_encoding(encoding: CandidateEncoding) -> CandidateEncoding:
+    return CandidateEncoding(encoding.raw.detach(), encoding.experts_out.detach(),
+                             encoding.entity_terms.detach(), encoding.present, encoding.ids)
+
+
+@dataclass(frozen=True)
+class Queries:
+    """Everything about a batch of queries that scoring under any option needs."""
+    head: CandidateEncoding          # the heads' encoding under every option
+    relation: torch.Tensor           # relation embeddings [B, d_r]
+    relation_ids: torch.Tensor       # [B]
+    logits: torch.Tensor             # query-side attention logits [B, M, O] (Eq. 4)
+    candidate_terms: torch.Tensor    # relation half of the candidates' logits [B, M]
+
+    def first(self, rows: int) -> Queries:
+        head = self.head
+        return Queries(CandidateEncoding(head.raw[:rows], head.experts_out[:rows],
+                                         head.entity_terms[:rows], head.present[:rows], None),
+                       self.relation[:rows], self.relation_ids[:rows], self.logits[:rows],
+                       self.candidate_terms[:rows])
 
 
 def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tensor
@@ -76,7 +101,9 @@ class RoamModel(nn.Module):
         nn.init.xavier_normal_(self.relations.weight)
         self.attention = ModalityAttention(m_count, dim, rdim, config.attention_temperature,
                                            config.attention_noise, config.fusion_relation)
-        query_dim = dim + rdim if config.cost_input == "raw" else dim
+        with_relation = config.cost_input == "raw" or (config.cost_input == "fused"
+                                                        and layout == "moseg")
+        query_dim = dim + rdim if with_relation else dim
         group_dim = query_dim if config.cost_function == "cosine" else dim
         self.group_representation = GroupRepresentation(
             self.experts.summary_width, group_dim, config.cost_hidden, self.num_routers, options,
@@ -108,7 +135,11 @@ class RoamModel(nn.Module):
                 logits = query_logits if kind == "fused" else (
                     head.entity_terms + self.attention.relation_terms(relation, False)[:, :, None])
                 weights = self.attention.weights(logits, head.present[:, :, None], dim=1)
-                return (weights.unsqueeze(-1) * head.experts_out).sum(dim=1).unsqueeze(1)
+                fused = (weights.unsqueeze(-1) * head.experts_out).sum(dim=1)   # [B, O, d]
+                if kind == "fused":  # f(e_i, r_j) = [e~_i^(k) || r_j]: r reaches phi directly
+                    fused = torch.cat([fused, relation[:, None].expand(-1, fused.shape[1], -1)],
+                                      dim=-1)
+                return fused.unsqueeze(1)
             present = head.present.unsqueeze(-1).to(head.raw.dtype)
             mean = (head.raw * present).sum(dim=1) / present.sum(dim=1).clamp_min(1.0)
             query = torch.cat([mean, relation], dim=-1) if kind == "raw" else mean
@@ -124,10 +155,17 @@ class RoamModel(nn.Module):
 
     def routing_cost(self, head: CandidateEncoding, relation: torch.Tensor,
                      query_logits: torch.Tensor) -> torch.Tensor:
-        """``c | r`` of Eq. 6 for every query and option, ``[B, G, O]``."""
+        """``c | r`` of Eq. 6 for every query and option, ``[B, G, O]``; centred per query
+        when ``cost_centring``. Under the critic signal phi and g are trained by
+        ``routing_critic_loss`` alone, so their inputs (queries, expert summaries) are detached:
+        routing does not pull on the representations the scorer uses."""
         summaries = self.experts.parameter_summary()[self.expert_of]       # [M, O, S]
+        if self.config.cost_signal == "critic":
+            head, relation = detach_encoding(head), relation.detach()
+            query_logits, summaries = query_logits.detach(), summaries.detach()
         groups = self.group_representation(summaries)                      # [G, O, d_g]
-        return self.cost(self._routing_queries(head, relation, query_logits), groups)
+        cost = self.cost(self._routing_queries(head, relation, query_logits), groups)
+        return centre_costs(cost) if self.config.cost_centring else cost
 
     # -- forward -----------------------------------------------------------------------------
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
@@ -136,41 +174,111 @@ class RoamModel(nn.Module):
         """Scores of tails for queries ``(heads, relations)``: against all entities ``[B, N]``,
         or against ``candidates [B, C]``. ``candidate_encoding`` (from ``encode_entities()``)
         may be passed in at evaluation to encode all entities once for many batches."""
-        config = self.config
-        relation = self.relations(relations)
-        head = self.encode_entities(heads)
-        relation_terms = self.attention.relation_terms(relation)          # [B, M]
-        query_logits = (head.entity_terms + relation_terms[:, :, None]
-                        + self.attention.noise_terms(head.experts_out, relation))
-        cost = self.routing_cost(head, relation, query_logits)
-        if self.prices is not None and self.training:
-            self.prices.update(cost, config.ot_epsilon, config.sinkhorn_iterations)
-        routing = route(cost, config.solver, config.ot_epsilon, config.sinkhorn_iterations,
-                        config.routing, self.training,
-                        None if self.prices is None else self.prices.prices)
-        if candidates is None:
-            encoded = candidate_encoding or self.encode_entities()
-        else:
-            unique, inverse = torch.unique(candidates, return_inverse=True)
-            encoded = self.encode_entities(unique)
-        candidate_terms = (relation_terms if config.candidate_encoding == "relation_aware"
-                           else self.attention.relation_terms(relation, False))
+        queries = self._queries(heads, relations)
+        cost = self.routing_cost(queries.head, queries.relation, queries.logits)
+        routing = self._route(cost)
+        encoded, inverse = self._candidates(candidates, candidate_encoding)
         scores, first_weights = None, None
         for option, weight in self._routes(routing.weights):
-            modality_weights = self.attention.weights(
-                select_options(query_logits, option), head.present, dim=1)     # [B, M]
-            fused_head = (modality_weights.unsqueeze(-1)
-                          * select_options(head.experts_out, option)).sum(dim=1)
-            query = self.tucker.query(fused_head, relation, relations)
-            if candidates is None:
-                part = self._score_all(query, option, weight, encoded, candidate_terms)
-            else:
-                part = self._score_given(query, option, weight, encoded, inverse,
-                                         candidate_terms)
+            part, modality_weights = self._score_option(queries, option, weight, encoded, inverse)
             scores = part if scores is None else scores + part
             first_weights = modality_weights if first_weights is None else first_weights
         selected = routing.weights.argmax(dim=-1)
-        return ModelOutput(scores, (scores,), routing.ot_loss, routing, selected, first_weights)
+        signal = None
+        if self.training and self.config.cost_signal == "critic" and cost.shape[-1] > 1:
+            rows = min(self.config.critic_queries, len(heads))
+            signal = RoutingSignal(cost[:rows], self._option_scores(
+                queries.first(rows), selected[:rows], encoded,
+                None if inverse is None else inverse[:rows]))
+        return ModelOutput(scores, (scores,), routing.ot_loss, routing, selected, first_weights,
+                           signal)
+
+    @torch.no_grad()
+    def score_every_option(self, heads: torch.Tensor, relations: torch.Tensor,
+                           candidate_encoding: CandidateEncoding | None = None
+                           ) -> tuple[torch.Tensor, Routing]:
+        """Diagnostics: scores of all tails ``[B, G, O, N]`` had each router chosen each option
+        (the others keeping their choice), and the routing itself, as at evaluation (call in
+        eval mode)."""
+        queries = self._queries(heads, relations)
+        routing = self._route(self.routing_cost(queries.head, queries.relation, queries.logits))
+        encoded = candidate_encoding or self.encode_entities()
+        selected = routing.weights.argmax(dim=-1)
+        return self._option_scores(queries, selected, encoded, None), routing
+
+    def _queries(self, heads: torch.Tensor, relations: torch.Tensor) -> Queries:
+        relation = self.relations(relations)
+        head = self.encode_entities(heads)
+        relation_terms = self.attention.relation_terms(relation)          # [B, M]
+        logits = (head.entity_terms + relation_terms[:, :, None]
+                  + self.attention.noise_terms(head.experts_out, relation))
+        candidate_terms = (relation_terms if self.config.candidate_encoding == "relation_aware"
+                           else self.attention.relation_terms(relation, False))
+        return Queries(head, relation, relations, logits, candidate_terms)
+
+    def _route(self, cost: torch.Tensor) -> Routing:
+        """Route (routing.route) and, in training, fold the batch's prices into the running
+        ones. With the critic signal nothing but ``routing_critic_loss`` trains the cost, so the
+        plan is solved on a detached cost (no autograd through the Sinkhorn iterations)."""
+        config = self.config
+        by_ot = config.cost_signal == "ot"
+        routing = route(cost if by_ot else cost.detach(), config.solver, config.ot_epsilon,
+                        config.sinkhorn_iterations, config.routing, self.training,
+                        None if self.prices is None else self.prices.prices,
+                        straight_through=by_ot)
+        if self.prices is not None and routing.prices is not None:
+            self.prices.fold(routing.prices)
+        return routing
+
+    def _candidates(self, candidates: torch.Tensor | None,
+                    candidate_encoding: CandidateEncoding | None
+                    ) -> tuple[CandidateEncoding, torch.Tensor | None]:
+        """Encoded candidates and, for given candidates, the index of each into them."""
+        if candidates is None:
+            return candidate_encoding or self.encode_entities(), None
+        unique, inverse = torch.unique(candidates, return_inverse=True)
+        return self.encode_entities(unique), inverse
+
+    def _score_option(self, queries: Queries, option: torch.Tensor, weight: torch.Tensor,
+                      encoded: CandidateEncoding, inverse: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of the queries routed to ``option [B, M]`` (Eq. 3-4 then Tucker), and the
+        head's modality weights ``[B, M]``."""
+        modality_weights = self.attention.weights(
+            select_options(queries.logits, option), queries.head.present, dim=1)
+        fused_head = (modality_weights.unsqueeze(-1)
+                      * select_options(queries.head.experts_out, option)).sum(dim=1)
+        query = self.tucker.query(fused_head, queries.relation, queries.relation_ids)
+        if inverse is None:
+            part = self._score_all(query, option, weight, encoded, queries.candidate_terms)
+        else:
+            part = self._score_given(query, option, weight, encoded, inverse,
+                                     queries.candidate_terms)
+        return part, modality_weights
+
+    @torch.no_grad()
+    def _option_scores(self, queries: Queries, selected: torch.Tensor,
+                       encoded: CandidateEncoding, inverse: torch.Tensor | None) -> torch.Tensor:
+        """Scores ``[S, G, O, C]`` of every query under every option of every router, the
+        other routers keeping their ``selected [S, G]`` option. No gradient; Tucker runs in
+        eval mode (no dropout, batch-norm statistics neither used from nor added to the batch),
+        so scoring the alternatives leaves training untouched."""
+        m_count, routers, options = (len(self.modality_names), self.num_routers,
+                                     self.expert_of.shape[1])
+        chosen = selected.expand(-1, m_count) if routers == 1 else selected
+        ones = torch.ones_like(chosen, dtype=queries.relation.dtype)
+        was_training = self.tucker.training
+        self.tucker.eval()
+        try:
+            table = []
+            for router in range(routers):
+                for o in range(options):
+                    option = chosen.clone()
+                    option[:, slice(None) if routers == 1 else router] = o
+                    table.append(self._score_option(queries, option, ones, encoded, inverse)[0])
+        finally:
+            self.tucker.train(was_training)
+        return torch.stack(table, dim=1).view(len(chosen), routers, options, -1)
 
     def _routes(self, weights: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``(option [B, M], weight [B, M])`` pairs: one for top-1 routing, O for soft."""

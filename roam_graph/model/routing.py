@@ -12,6 +12,8 @@ one decision per modality), O options per router (K groups, or M*K shared expert
   routes each query on its own (argmin of its cost row minus the balancing prices, or
   softmax((prices - c)/eps) for soft routing), so its scores never depend on which other queries
   share its batch.
+- ``routing_critic_loss``: the task signal that trains the cost by default (docs/model.md):
+  the cost is fitted to the per-query losses of the options.
 - ``BalancingPrices``: running average of the plan's column potentials (the prices that balance
   the groups' loads). The row argmax of a Sinkhorn plan is ``argmin_k (c_ik - price_k)``, so
   evaluation with the prices makes the same decision training made, query by query; without them
@@ -89,6 +91,17 @@ class Routing:
     cost: torch.Tensor           # [B, G, O]
     plan: torch.Tensor | None    # [B, G, O] OT plan (training), rows scaled to sum to 1
     ot_loss: torch.Tensor        # scalar: <P, C> + eps * sum P log P (Eq. 11), 0 at evaluation
+    prices: torch.Tensor | None = None   # [G, O] this batch's balancing prices (training)
+
+
+def centre_costs(cost: torch.Tensor) -> torch.Tensor:
+    """Per-query centred costs ``c_ik - mean_k c_ik`` (scale control, docs/model.md).
+
+    A plan row is ``softmax_k((price_k - c_ik) / eps)``: adding a constant to a query's costs
+    changes nothing but ``<P, C>``, so routing on centred costs removes the one direction in
+    which Eq. 11 can lower its value without changing any decision (the collapse of every cost
+    to the softplus floor)."""
+    return cost - cost.mean(dim=-1, keepdim=True)
 
 
 def ot_loss(plan: torch.Tensor, cost: torch.Tensor, epsilon: float) -> torch.Tensor:
@@ -96,6 +109,22 @@ def ot_loss(plan: torch.Tensor, cost: torch.Tensor, epsilon: float) -> torch.Ten
     entropy_term = (plan * torch.log(plan.clamp_min(1e-30))).sum(dim=(0, 2))
     transport = (plan * cost).sum(dim=(0, 2))
     return (transport + epsilon * entropy_term).mean()
+
+
+def routing_critic_loss(cost: torch.Tensor, option_losses: torch.Tensor,
+                        temperature: float) -> torch.Tensor:
+    """The task signal for the learned cost (our addition to Eq. 6-11; docs/model.md).
+
+    ``option_losses [S, G, O]`` is each query's training loss had it been routed to each option
+    (scored without gradient); ``cost [S, G, O]`` its cost. The loss is
+    ``KL(softmax(-l / T) || softmax(-c / T))`` per query and router, averaged: it fits the
+    router's own preference (the plan row before the balancing prices) to the Boltzmann
+    distribution of the options' losses, so that the cost orders options as their losses do and,
+    centred, ``c_ik`` approximates ``l_ik - mean_k l_ik``. ``<P, C>`` of Eq. 11 then is the
+    plan's expected (centred) loss: a cost that "incorporates downstream objectives"."""
+    target = torch.log_softmax(-option_losses.detach().float() / temperature, dim=-1)
+    predicted = torch.log_softmax(-cost.float() / temperature, dim=-1)
+    return (target.exp() * (target - predicted)).sum(dim=-1).mean()
 
 
 class BalancingPrices(nn.Module):
@@ -115,10 +144,8 @@ class BalancingPrices(nn.Module):
         self.register_buffer("batches", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
-    def update(self, cost: torch.Tensor, epsilon: float, iterations: int) -> None:
-        """Fold in the prices of one training batch's cost ``[B, G, O]``."""
-        _, g = sinkhorn_potentials(cost.detach().transpose(0, 1), epsilon, iterations)
-        price = epsilon * (g - g.mean(dim=-1, keepdim=True))
+    def fold(self, price: torch.Tensor) -> None:
+        """Fold in one training batch's prices ``[G, O]`` (``Routing.prices``)."""
         self.batches += 1
         rate = max(1.0 / float(self.batches), self.momentum)
         self.prices.lerp_(price.to(self.prices.dtype), rate)
@@ -132,30 +159,62 @@ class BalancingPrices(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+def balancing_prices(cost: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:
+    """Centred prices ``[G, O]`` of plain Sinkhorn on costs ``[B, G, O]`` (no gradient)."""
+    with torch.no_grad():
+        _, g = sinkhorn_potentials(cost.detach().transpose(0, 1), epsilon, iterations)
+    return epsilon * (g - g.mean(dim=-1, keepdim=True))
+
+
+def _evaluation_routing(cost: torch.Tensor, solver: str, epsilon: float, mode: str,
+                        prices: torch.Tensor | None) -> Routing:
+    """Per query, no batch coupling (``route``)."""
+    if solver == "tksr":  # per query, no OT: the same top-2 rule as in training
+        weights = top_k_plan(cost.transpose(0, 1), k=2, temperature=epsilon).transpose(0, 1)
+        return Routing(weights * cost.shape[0], cost, None, cost.new_zeros(()))
+    shifted = cost if prices is None else cost - prices.to(cost.dtype)
+    if mode == "top1":
+        weights = F.one_hot(shifted.argmin(dim=-1), cost.shape[-1]).to(cost.dtype)
+    else:
+        weights = torch.softmax(-shifted / epsilon, dim=-1)
+    return Routing(weights, cost, None, cost.new_zeros(()))
+
+
+def _training_plan(cost: torch.Tensor, solver: str, epsilon: float, iterations: int
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The plan ``[B, G, O]`` and the batch's balancing prices. Plain Sinkhorn: ONE solve
+    gives both (the plan is ``exp(-C/eps + f_i + g_k)``, the prices ``eps * g``). The Table 10
+    solvers take the prices of plain Sinkhorn on the unmodified cost (TKSR has none)."""
+    per_router = cost.transpose(0, 1)
+    if solver == "sinkhorn":
+        f, g = sinkhorn_potentials(per_router, epsilon, iterations)
+        plan = torch.exp(-per_router.float() / epsilon + f.unsqueeze(-1) + g.unsqueeze(-2))
+        prices = epsilon * (g - g.mean(dim=-1, keepdim=True))
+        return plan.to(cost.dtype).transpose(0, 1), prices.detach()
+    plan = solve_plan(per_router, solver, epsilon, iterations).transpose(0, 1)
+    prices = None if solver == "tksr" else balancing_prices(cost, epsilon, iterations)
+    return plan, prices
+
+
 def route(cost: torch.Tensor, solver: str, epsilon: float, iterations: int, mode: str,
-          training: bool, prices: torch.Tensor | None = None) -> Routing:
+          training: bool, prices: torch.Tensor | None = None,
+          straight_through: bool = True) -> Routing:
     """Turn costs ``[B, G, O]`` into option weights.
 
-    Training: the OT plan over the batch (per router); ``top1`` keeps each row's best option with
-    a straight-through weight (value 1, gradient of the plan row), ``soft`` uses the plan rows.
+    Training: the OT plan over the batch (per router); ``top1`` keeps each row's best option,
+    ``soft`` uses the plan rows. With ``straight_through`` (the paper's reading: the triple loss
+    trains the cost) the weights carry the plan's gradient (value unchanged); without it they are
+    constants, and only ``routing_critic_loss`` trains the cost.
     Evaluation: per query, argmin of ``c - prices`` (``top1``) or ``softmax((prices - c) / eps)``
     (``soft``); ``prices [G, O]`` (``BalancingPrices``) default to 0, i.e. the raw cost."""
     if not training:
-        if solver == "tksr":  # per query, no OT: the same top-2 rule as in training
-            weights = top_k_plan(cost.transpose(0, 1), k=2, temperature=epsilon).transpose(0, 1)
-            weights = weights * cost.shape[0]
-            return Routing(weights, cost, None, cost.new_zeros(()))
-        shifted = cost if prices is None else cost - prices.to(cost.dtype)
-        if mode == "top1":
-            weights = F.one_hot(shifted.argmin(dim=-1), cost.shape[-1]).to(cost.dtype)
-        else:
-            weights = torch.softmax(-shifted / epsilon, dim=-1)
-        return Routing(weights, cost, None, cost.new_zeros(()))
-    plan = solve_plan(cost.transpose(0, 1), solver, epsilon, iterations).transpose(0, 1)
+        return _evaluation_routing(cost, solver, epsilon, mode, prices)
+    plan, batch_prices = _training_plan(cost, solver, epsilon, iterations)
     rows = plan / plan.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+    carried = rows if straight_through else rows.detach()
     if mode == "top1":
         hard = F.one_hot(rows.argmax(dim=-1), cost.shape[-1]).to(cost.dtype)
-        weights = hard + rows - rows.detach()      # straight-through estimator
+        weights = hard + carried - carried.detach()      # straight-through estimator
     else:
-        weights = rows
-    return Routing(weights, cost, rows, ot_loss(plan, cost, epsilon))
+        weights = carried
+    return Routing(weights, cost, rows, ot_loss(plan, cost, epsilon), batch_prices)

@@ -223,6 +223,8 @@ def unused_parameters(model: nn.Module, device: torch.device, with_candidates: b
         ids = torch.zeros(2, dtype=torch.int64, device=device)
         output = model(ids, ids, ids[:, None] if with_candidates else None)
         total = output.ot_loss.float() + sum(s.float().sum() for s in output.head_scores)
+        if output.routing_signal is not None:  # the critic trains the cost (model/loss.py)
+            total = total + output.routing_signal.cost.float().sum()
         grads = torch.autograd.grad(total, [p for _, p in named], allow_unused=True)
     with torch.no_grad():
         for name, buffer in model.named_buffers():

@@ -39,6 +39,8 @@ def write_metrics(out: Path, test: EvaluationResult, relation_names: Sequence[st
     payload["validation"] = progress.get("best_validation", {})
     payload["selected_epoch"] = progress.get("best_epoch")
     payload["stopped_early"] = progress.get("stopped_early", False)
+    if "routing" in progress:  # routing diagnostics at the selected epoch (validation queries)
+        payload["routing"] = progress["routing"]
     write_json(out / "metrics.json", payload)
     with atomic_path(out / "ranks.pt") as temporary:
         torch.save({"relations": test.relations, "ranks": test.ranks}, temporary)

@@ -27,7 +27,8 @@ from roam_graph.evaluation.metrics import relation_categories
 from roam_graph.graph.answers import AnswerIndex
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model import build_model, total_loss
-from roam_graph.model.introspection import routing_report
+from roam_graph.model.diagnostics import diagnostic_queries, routing_diagnostics
+from roam_graph.model.roam import RoamModel
 from roam_graph.sampling import (
     EdgeBatchSampler,
     NegativeBatch,
@@ -105,7 +106,7 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
     distributed run ``model`` is the DDP wrapper (its backward all-reduces the gradients) and
     the returned losses and throughput are over all ranks."""
     model.train()
-    sums = torch.zeros(2, device=device)
+    sums = torch.zeros(3, device=device)
     started, seen = time.perf_counter(), 0
     bar = tqdm(total=len(sampler), desc=f"epoch {sampler.epoch}", unit="batch",
                disable=not progress, leave=False)
@@ -115,7 +116,7 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
             output = model(heads, relations, candidates)
             loss, parts = total_loss(output, targets, config.model.ot_weight,
-                                     config.training.loss)
+                                     config.training.loss, config.model.ot_epsilon)
         optimiser.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -131,15 +132,16 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
             optimiser.step()
         if context is not None:
             distributed.after_step(context, model, sampler.epoch, sampler.position)
-        sums += torch.stack([parts["triple"].float(), parts["ot"].float()])
+        sums += torch.stack([parts["triple"].float(), parts["ot"].float(),
+                             parts["critic"].float()])
         seen += len(heads)
         bar.update(1)
     bar.close()
     if context is not None:
         sums, seen = distributed.reduce_epoch(context, sums, seen)
     seconds = time.perf_counter() - started
-    triple, ot = (sums / max(len(sampler), 1)).tolist()
-    return {"loss_triple": triple, "loss_ot": ot, "seconds": seconds,
+    triple, ot, critic = (sums / max(len(sampler), 1)).tolist()
+    return {"loss_triple": triple, "loss_ot": ot, "loss_routing": critic, "seconds": seconds,
             "queries_per_second": seen / max(seconds, 1e-9),
             "peak_memory_mb": peak_memory_mb(device)}
 
@@ -253,7 +255,7 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
             valid = evaluate_split(model, kg, "valid", known, categories, config, device)
             stats["valid_seconds"] = time.perf_counter() - eval_started
             row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
-                   **_routing_columns(model, kg, device)}
+                   **_routing_columns(model, kg, device, progress_state)}
             progress_state["history"].append(row)
             log(f"epoch {epoch}: loss {stats['loss_triple']:.4f} (ot {stats['loss_ot']:.4f}), "
                 f"valid MRR {valid.headline['mrr']:.4f}, {stats['queries_per_second']:.0f} q/s")
@@ -282,6 +284,9 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     model.load_state_dict(best["model"])
     test = evaluate_split(model, kg, "test", known, categories, config, device,
                           progress=progress)
+    if isinstance(model, RoamModel):  # the diagnostics of the selected model
+        progress_state["routing"] = routing_diagnostics(
+            model, diagnostic_queries(kg.triples("valid"), kg.num_relations), device).columns()
     write_metrics(out, test, kg.relation_names, progress_state, config)
     result = RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
                        progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
@@ -292,13 +297,15 @@ def _silent(_: str) -> None:
     pass
 
 
-def _routing_columns(model: nn.Module, kg: MultimodalKG, device: torch.device
-                     ) -> dict[str, float]:
-    """Routing entropy on (up to 2048) validation queries, for history.csv (Fig. 2)."""
-    valid = kg.triples("valid")[:2048]
-    report = routing_report(model, valid[:, 0], valid[:, 1], device)
-    if report is None:
+def _routing_columns(model: nn.Module, kg: MultimodalKG, device: torch.device,
+                     progress_state: dict[str, Any]) -> dict[str, float]:
+    """Routing diagnostics (model/diagnostics.py) on a fixed set of validation queries, both
+    directions, for history.csv; the options chosen are kept to count changes next time."""
+    if not isinstance(model, RoamModel):
         return {}
-    return {"routing_entropy": report.usage_entropy,
-            "query_routing_entropy": report.mean_query_entropy}
-
+    queries = diagnostic_queries(kg.triples("valid"), kg.num_relations)
+    previous = progress_state.get("routing_selection")
+    found = routing_diagnostics(model, queries, device,
+                                None if previous is None else torch.tensor(previous))
+    progress_state["routing_selection"] = found.selected.tolist()
+    return found.columns()
