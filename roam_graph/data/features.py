@@ -27,8 +27,9 @@ import h5py
 import numpy as np
 import torch
 
-from roam_graph.data.errors import at_line, in_file
+from roam_graph.data.errors import at_line, in_file, quote, shorten
 from roam_graph.data.mmkg_data import Modality, check_modality
+from roam_graph.data.textfile import text_lines
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def _load_matrix(path: Path) -> torch.Tensor:
         try:
             obj: object = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise in_file(path, f"not a readable .npy array without pickle ({exc})") from exc
+            raise in_file(path, f"not a readable .npy array without pickle ({shorten(str(exc))})") from exc
     else:
         obj = _torch_load(path)
     if isinstance(obj, np.ndarray):
@@ -138,7 +139,7 @@ def _torch_load(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         detail = str(exc)
         if "Weights only load failed" not in detail:
-            raise in_file(path, f"not a torch.save file ({detail})") from exc
+            raise in_file(path, f"not a torch.save file ({shorten(detail)})") from exc
         reason = detail.split("WeightsUnpickler error:")[-1].strip()
         hint = ""
         if "numpy" in reason:
@@ -147,10 +148,10 @@ def _torch_load(path: Path) -> object:
                     "torch.load('<file>', weights_only=False)), and use the .npy (generic "
                     "layout: image.npy / text.npy).")
         raise in_file(path, "torch.load(weights_only=True) refused the file: it contains pickled "
-                            f"Python objects, not only tensors ({reason}).{hint} "
+                            f"Python objects, not only tensors ({shorten(reason)}).{hint} "
                             f"Feature files must hold a plain tensor; {_SUPPORTED}") from exc
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise in_file(path, f"torch.load(weights_only=True) could not read it ({exc})") from exc
+        raise in_file(path, f"torch.load(weights_only=True) could not read it ({shorten(str(exc))})") from exc
 
 
 def _load_mask(path: Path, num_entities: int) -> torch.Tensor:
@@ -159,7 +160,7 @@ def _load_mask(path: Path, num_entities: int) -> torch.Tensor:
     try:
         mask = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise in_file(path, f"not a readable .npy presence mask ({exc})") from exc
+        raise in_file(path, f"not a readable .npy presence mask ({shorten(str(exc))})") from exc
     if mask.ndim != 1 or mask.shape[0] != num_entities:
         raise in_file(path, f"presence mask must be a vector of {num_entities} entries (one per "
                             f"entity), got shape {tuple(mask.shape)}")
@@ -181,19 +182,15 @@ def read_image_index(index_path: Path) -> dict[str, list[str]]:
     listed more than once (DB15K lists 4 entities twice). Blank lines are skipped, CRLF accepted.
     """
     index_path = Path(index_path)
-    try:
-        text = index_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise in_file(index_path, f"cannot read the image index ({exc})") from exc
     keys: dict[str, list[str]] = {}
-    for line_no, raw in enumerate(text.split("\n"), start=1):
+    for line_no, raw in text_lines(index_path):
         line = raw.strip()
         if not line:
             continue
         fields = [field.strip() for field in (line.split("\t") if "\t" in line else line.split())]
         if len(fields) != 2 or not all(fields):
             raise at_line(index_path, line_no,
-                          f"expected '<entity name><TAB><image id>', got {raw.rstrip(chr(13))!r}")
+                          f"expected '<entity name><TAB><image id>', got {quote(line)}")
         keys.setdefault(_bare(fields[0]), []).append(fields[1])
     return keys
 
@@ -213,7 +210,7 @@ def read_mmkb_h5(h5_path: Path, index_path: Path, entity_names: Sequence[str]) -
     try:
         handle = h5py.File(h5_path, "r")
     except OSError as exc:
-        raise in_file(h5_path, f"not a readable HDF5 file ({exc})") from exc
+        raise in_file(h5_path, f"not a readable HDF5 file ({shorten(str(exc))})") from exc
     with handle as h5:
         for row, name in enumerate(entity_names):
             for key in keys_by_name.get(_bare(name), ()):

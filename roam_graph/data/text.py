@@ -20,8 +20,9 @@ from urllib.parse import unquote
 
 import torch
 
-from roam_graph.data.errors import DataError, at_line, in_file
+from roam_graph.data.errors import DataError, at_line, in_file, quote
 from roam_graph.data.mmkg_data import Modality
+from roam_graph.data.textfile import read_text, text_lines
 
 TEXT_ENCODERS: tuple[str, ...] = ("minilm", "none")
 """Valid ``text encoder`` settings; ``"none"`` means: make no text features at all."""
@@ -141,15 +142,13 @@ def _read_fb_names(path: Path) -> dict[str, str]:
     """``/m/mid<TAB>name`` per line (CRLF tolerated); the first line of a repeated mid wins."""
     _require(path)
     names: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise at_line(path, line_no, f"expected '/m/mid<TAB>name', got {line[:80]!r}")
-            mid, name = line.split("\t", 1)
-            names.setdefault(mid.strip(), name.strip())
+    for line_no, line in text_lines(path):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise at_line(path, line_no, f"expected '/m/mid<TAB>name', got {quote(line)}")
+        mid, name = line.split("\t", 1)
+        names.setdefault(mid.strip(), name.strip())
     return names
 
 
@@ -157,10 +156,11 @@ def _read_fb_wikidata(path: Path) -> dict[str, dict[str, Any]]:
     """``{"/m/mid": {"label": ..., "description": ..., ...}}``; non-dict entries are ignored."""
     _require(path)
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
-        raise at_line(path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
+        raise at_line(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    except RecursionError:  # json recurses per nesting level: '[[[[...' is not a user's file
+        raise in_file(path, "invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise in_file(path, f"expected a JSON object keyed by /m/mid, got {type(data).__name__}")
     return {mid: entry for mid, entry in data.items() if isinstance(entry, dict)}

@@ -19,7 +19,7 @@ from functools import cached_property
 
 import torch
 
-from roam_graph.data.errors import DataError
+from roam_graph.data.errors import DataError, quote
 from roam_graph.data.mmkg_data import SPLITS, MMKGData, Modality
 from roam_graph.graph import dgl_adapter
 
@@ -85,13 +85,13 @@ class MultimodalKG:
         try:
             return self._entity_ids[name]
         except KeyError:
-            raise DataError(f"graph {self.name!r} has no entity {name!r}") from None
+            raise DataError(f"graph {self.name!r} has no entity {quote(name)}") from None
 
     def relation_id(self, name: str) -> int:
         """Id of a relation; ``NAME^-1`` names the reciprocal relation."""
         base = name.removesuffix("^-1")
         if base not in self._relation_ids:
-            raise DataError(f"graph {self.name!r} has no relation {base!r}")
+            raise DataError(f"graph {self.name!r} has no relation {quote(base)}")
         return self._relation_ids[base] + (self.num_relations if base != name else 0)
 
     def relation_name(self, relation_id: int) -> str:
