@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scipy.stats import wilcoxon
 
-from _cli import run_main
+from _cli import Parser, run_main
 from roam_graph.data.errors import DataError
 
 METRICS = ("mrr", "hits@1")
@@ -33,8 +33,7 @@ def per_relation(folder: Path) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_a", type=Path)
     parser.add_argument("run_b", type=Path)
     args = parser.parse_args(argv)

@@ -21,35 +21,44 @@ from pathlib import Path
 
 import yaml
 
-from _cli import run_main
-from roam_graph.data.errors import DataError
+from _cli import Parser, non_negative_int, positive_int, run_main
+from roam_graph.data.errors import DataError, quote
+from roam_graph.data.formats import FORMATS
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.experiments.report import write_suite_outputs
 from roam_graph.experiments.runner import run_suite
 from roam_graph.experiments.suites import SUITES, get_suite
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.training.config import default_config_path, load_config, prepare_options
+from roam_graph.training.config import (
+    LOSSES,
+    default_config_path,
+    load_config,
+    prepare_options,
+)
+from roam_graph.training.config_types import ConfigLoader
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=list(SUITES), help="which table or figure")
     p.add_argument("--list", action="store_true", help="list the suites and their rows")
     p.add_argument("--graph", default="synthetic")
     p.add_argument("--source", type=Path, help="folder with the graph's files")
+    p.add_argument("--format", choices=FORMATS,
+                   help="file format of a graph of your own (default tsv; docs/data-formats.md)")
     p.add_argument("--data-dir", type=Path, help="cache folder (default $ROAM_DATA_DIR or ./data)")
     p.add_argument("--config", type=Path, help="YAML config (default configs/<graph>.yaml)")
     p.add_argument("--text-encoder", choices=TEXT_ENCODERS)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--runs", type=int, default=1, help="seeds S..S+N-1 per row (mean ± std)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--dim", type=int, help="every model width, as in run.py")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--runs", type=positive_int, default=1,
+                   help="seeds S..S+N-1 per row (mean ± std)")
+    p.add_argument("--seed", type=non_negative_int)
+    p.add_argument("--dim", type=positive_int, help="every model width, as in run.py")
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=("bce", "softmax"))
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--patience", type=int)
+    p.add_argument("--loss", choices=LOSSES)
+    p.add_argument("--eval-every", type=positive_int)
+    p.add_argument("--patience", type=positive_int)
     p.add_argument("--device", help="auto, cpu, cuda, ...")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key for every row, e.g. --set model.expert_form=residual")
@@ -60,35 +69,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 SECTIONS = ("", "model", "training", "evaluation")
+#: The model widths --dim sets (as in run.py).
+DIM_KEYS = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
 
 
-def parse_settings(items: list[str]) -> dict[str, object]:
+def parse_settings(items: list[str]) -> tuple[dict[str, object], dict[str, str]]:
     """``--set model.expert_form=residual`` -> ``{"model.expert_form": "residual"}`` (YAML
-    values: numbers, booleans and lists are typed)."""
+    values: numbers, booleans and lists are typed), and the ``--set`` item behind each key."""
     settings: dict[str, object] = {}
+    origins: dict[str, str] = {}
     for item in items:
         key, separator, value = item.partition("=")
         section = key.strip().rpartition(".")[0]
         if not separator or not key.strip() or section not in SECTIONS:
-            raise DataError(f"--set {item!r}: expected KEY=VALUE with KEY a top-level key or "
-                            "model.*, training.*, evaluation.*, e.g. model.expert_form=residual")
+            raise DataError(f"--set {quote(item)}: expected KEY=VALUE with KEY a top-level key "
+                            "or model.*, training.*, evaluation.*, e.g. model.expert_form=residual")
         try:
-            settings[key.strip()] = yaml.safe_load(value)
+            settings[key.strip()] = yaml.load(value, Loader=ConfigLoader)
         except yaml.YAMLError:
-            raise DataError(f"--set {item!r}: {value!r} is not a valid YAML value") from None
-    return settings
+            raise DataError(f"--set {quote(item)}: {quote(value)} is not a valid YAML "
+                            "value") from None
+        origins[key.strip()] = f"--set {quote(item)}"
+    return settings, origins
 
 
-def overrides(args: argparse.Namespace) -> dict[str, object]:
-    flags = {"source": str(args.source) if args.source else None,
-             "data_dir": str(args.data_dir) if args.data_dir else None,
-             "text_encoder": args.text_encoder, "seed": args.seed, "device": args.device,
-             "model.dim": args.dim, "model.relation_dim": args.dim,
-             "model.expert_hidden": args.dim, "model.cost_hidden": args.dim,
-             "training.epochs": args.epochs, "training.batch_size": args.batch_size,
-             "training.lr": args.lr, "training.loss": args.loss,
-             "training.eval_every": args.eval_every, "training.patience": args.patience}
-    return {**flags, **parse_settings(args.set)}
+def overrides(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, str]]:
+    """The config keys the flags set, and the flag that set each (errors name it)."""
+    flags = [("--source", "source", str(args.source) if args.source else None),
+             ("--format", "format", args.format),
+             ("--data-dir", "data_dir", str(args.data_dir) if args.data_dir else None),
+             ("--text-encoder", "text_encoder", args.text_encoder), ("--seed", "seed", args.seed),
+             ("--device", "device", args.device),
+             *(("--dim", f"model.{key}", args.dim) for key in DIM_KEYS),
+             ("--epochs", "training.epochs", args.epochs),
+             ("--batch-size", "training.batch_size", args.batch_size),
+             ("--lr", "training.lr", args.lr), ("--loss", "training.loss", args.loss),
+             ("--eval-every", "training.eval_every", args.eval_every),
+             ("--patience", "training.patience", args.patience)]
+    settings, origins = parse_settings(args.set)
+    return ({**{key: value for _, key, value in flags}, **settings},
+            {**{key: flag for flag, key, _ in flags}, **origins})
 
 
 def list_suites() -> str:
@@ -107,12 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite is None:
         print("error: --suite is required (or --list)", file=sys.stderr)
         return 2
-    if args.runs < 1:
-        print(f"error: --runs must be >= 1, got {args.runs}", file=sys.stderr)
-        return 2
     suite = get_suite(args.suite)
-    base = load_config(args.config or default_config_path(args.graph), overrides(args),
-                       graph=args.graph)
+    settings, origins = overrides(args)
+    base = load_config(args.config or default_config_path(args.graph), settings,
+                       graph=args.graph, origins=origins)
     started = time.perf_counter()
     kg = prepare_graph(prepare_options(base)).kg
     print(repr(kg))

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _cli import run_main
+from _cli import Parser, non_negative_int, run_main
 from roam_graph.data.formats import FORMATS
 from roam_graph.data.stats import graph_statistics
 from roam_graph.data.text import TEXT_ENCODERS
@@ -20,8 +20,7 @@ from roam_graph.graph.prepare import DATA_DIR_ENV, PrepareOptions, prepare_graph
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graph", default="synthetic",
                         help="registered graph (db15k, mkg-w, mkg-y, kvc16k, fb15k237img, "
                              "synthetic, synthetic-tiny, synthetic-routing) or a name for your "
@@ -34,8 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--download", action="store_true",
                         help="fetch the published files and verify their checksums")
     parser.add_argument("--format", choices=FORMATS,
-                        help="file format of an unregistered graph (default: tsv)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic graph")
+                        help="file format of a graph of your own (default: tsv; a registered "
+                             "graph's own format may be repeated)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the synthetic graph")
     parser.add_argument("--stats", action="store_true", help="print the graph's statistics")
     return parser.parse_args(argv)
 

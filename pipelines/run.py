@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-from _cli import run_main
+from _cli import Parser, non_negative_int, positive_int, run_main
 from roam_graph.atomic import write_json
+from roam_graph.data.formats import FORMATS
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.evaluation import build_filter
 from roam_graph.evaluation.baselines import random_scorer_metrics
@@ -29,6 +29,7 @@ from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model.config import MODELS, VARIANTS
 from roam_graph.training import distributed
 from roam_graph.training.config import (
+    LOSSES,
     REGIMES,
     default_config_path,
     load_config,
@@ -40,33 +41,34 @@ from roam_graph.training.trainer import run_training
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
     p.add_argument("--source", type=Path, help="folder with the graph's files")
+    p.add_argument("--format", choices=FORMATS,
+                   help="file format of a graph of your own (default tsv; docs/data-formats.md)")
     p.add_argument("--data-dir", type=Path, help="cache folder (default $ROAM_DATA_DIR or ./data)")
     p.add_argument("--config", type=Path, help="YAML config (default configs/<graph>.yaml)")
     p.add_argument("--text-encoder", choices=TEXT_ENCODERS)
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--variant", choices=list(VARIANTS))
     p.add_argument("--modalities", help="comma-separated subset of structure,image,text")
-    p.add_argument("--groups", type=int, help="number of expert groups K")
+    p.add_argument("--groups", type=positive_int, help="number of expert groups K")
     p.add_argument("--input-noise", type=float, help="Gaussian input noise, fraction of std")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--dim", type=int, help="sets every model width (embedding, relation, "
-                                           "expert hidden, gating hidden)")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--dim", type=positive_int, help="sets every model width (embedding, "
+                                                    "relation, expert hidden, gating hidden)")
     p.add_argument("--lr", type=float)
     p.add_argument("--training", choices=REGIMES, help="1-n (default) or negative-sampling")
-    p.add_argument("--loss", choices=("bce", "softmax"),
-                   help="bce (Eq. 10, default) or softmax cross-entropy")
-    p.add_argument("--negatives", type=int, help="negatives per positive")
+    p.add_argument("--loss", choices=LOSSES, help="bce (Eq. 10, default) or softmax "
+                                                  "cross-entropy")
+    p.add_argument("--negatives", type=positive_int, help="negatives per positive")
     p.add_argument("--negative-strategy", help="e.g. uniform, bernoulli+filtered, shared")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--runs", type=int, default=1, help="repeat with seeds S, S+1, ...")
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--patience", type=int)
+    p.add_argument("--seed", type=non_negative_int)
+    p.add_argument("--runs", type=positive_int, default=1, help="repeat with seeds S, S+1, ...")
+    p.add_argument("--eval-every", type=positive_int)
+    p.add_argument("--patience", type=positive_int)
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -74,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="large-graph mode: negative sampling (implies --training "
                         "negative-sampling), sparse entity embeddings with SparseAdam, evaluation "
                         "in candidate chunks (docs/SCALING.md)")
-    p.add_argument("--candidate-chunk", type=int,
+    p.add_argument("--candidate-chunk", type=positive_int,
                    help="evaluate against candidate entities in chunks of this size (memory "
                         "batch x chunk; default: all at once, 8192 with --large-graph)")
     p.add_argument("--distributed", action="store_true",
@@ -83,26 +85,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def overrides(args: argparse.Namespace) -> dict[str, object]:
+def overrides(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, str]]:
+    """The config keys the flags set, and the flag that set each (errors name it)."""
     dim = args.dim
-    return {
-        "source": str(args.source) if args.source else None,
-        "data_dir": str(args.data_dir) if args.data_dir else None,
-        "text_encoder": args.text_encoder, "seed": args.seed, "device": args.device,
-        "model.model": args.model, "model.variant": args.variant,
-        "model.modalities": args.modalities.split(",") if args.modalities else None,
-        "model.num_groups": args.groups, "model.input_noise": args.input_noise,
-        "model.dim": dim, "model.relation_dim": dim, "model.expert_hidden": dim,
-        "model.cost_hidden": dim,
-        "training.epochs": args.epochs, "training.batch_size": args.batch_size,
-        "training.lr": args.lr, "training.loss": args.loss,
+    settings = [  # (flag, config key, value); None: not given
+        ("--source", "source", str(args.source) if args.source else None),
+        ("--format", "format", args.format),
+        ("--data-dir", "data_dir", str(args.data_dir) if args.data_dir else None),
+        ("--text-encoder", "text_encoder", args.text_encoder), ("--seed", "seed", args.seed),
+        ("--device", "device", args.device), ("--model", "model.model", args.model),
+        ("--variant", "model.variant", args.variant),
+        ("--modalities", "model.modalities", args.modalities),
+        ("--groups", "model.num_groups", args.groups),
+        ("--input-noise", "model.input_noise", args.input_noise),
+        ("--dim", "model.dim", dim), ("--dim", "model.relation_dim", dim),
+        ("--dim", "model.expert_hidden", dim), ("--dim", "model.cost_hidden", dim),
+        ("--epochs", "training.epochs", args.epochs),
+        ("--batch-size", "training.batch_size", args.batch_size),
+        ("--lr", "training.lr", args.lr), ("--loss", "training.loss", args.loss),
         # --large-graph implies negative sampling; an explicit --training 1-n is refused later
-        "training.regime": args.training or ("negative-sampling" if args.large_graph else None),
-        "training.large_graph": True if args.large_graph else None,
-        "evaluation.candidate_chunk": args.candidate_chunk,
-        "training.negatives": args.negatives, "training.negative_strategy": args.negative_strategy,
-        "training.eval_every": args.eval_every, "training.patience": args.patience,
-    }
+        ("--training" if args.training else "--large-graph", "training.regime",
+         args.training or ("negative-sampling" if args.large_graph else None)),
+        ("--large-graph", "training.large_graph", True if args.large_graph else None),
+        ("--candidate-chunk", "evaluation.candidate_chunk", args.candidate_chunk),
+        ("--negatives", "training.negatives", args.negatives),
+        ("--negative-strategy", "training.negative_strategy", args.negative_strategy),
+        ("--eval-every", "training.eval_every", args.eval_every),
+        ("--patience", "training.patience", args.patience),
+    ]
+    return ({key: value for _, key, value in settings},
+            {key: flag for flag, key, _ in settings})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,11 +130,9 @@ def train_and_report(args: argparse.Namespace) -> int:
         distributed.torchrun_environment(os.environ)  # fail before any work if not under torchrun
     else:
         distributed.refuse_torchrun_without_flag(os.environ)
-    if args.runs < 1:
-        print(f"error: --runs must be >= 1, got {args.runs}", file=sys.stderr)
-        return 2
-    config = load_config(args.config or default_config_path(args.graph), overrides(args),
-                         graph=args.graph)
+    settings, flags = overrides(args)
+    config = load_config(args.config or default_config_path(args.graph), settings,
+                         graph=args.graph, origins=flags)
     context = distributed.init_distributed(config.device) if args.distributed else None
     say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
     started = time.perf_counter()

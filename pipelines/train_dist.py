@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from _cli import run_main
+from _cli import Parser, non_negative_int, positive_int, run_main
 from roam_graph.data.errors import DataError
 from roam_graph.graph import dgl_distributed
 from roam_graph.graph.partition import prepare_options, read_sidecar
@@ -28,8 +28,7 @@ DEFAULTS = DistTrainConfig()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--partition-config", type=Path, required=True,
                    help="DIR/<graph>.json written by pipelines/partition.py")
     p.add_argument("--ip-config", type=Path, default=os.environ.get("DGL_IP_CONFIG"),
@@ -37,15 +36,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, help="cache folder of the prepared graph "
                                                  "(default: the one used to partition)")
     p.add_argument("--scorer", choices=SCORERS, default=DEFAULTS.scorer)
-    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    p.add_argument("--dim", type=int, default=DEFAULTS.dim)
-    p.add_argument("--negatives", type=int, default=DEFAULTS.negatives)
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
+    p.add_argument("--dim", type=positive_int, default=DEFAULTS.dim)
+    p.add_argument("--negatives", type=positive_int, default=DEFAULTS.negatives)
     p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="relations and scorer (Adam)")
     p.add_argument("--sparse-lr", type=float, default=DEFAULTS.sparse_lr,
                    help="entity DistEmbedding (DistDGL SparseAdam)")
-    p.add_argument("--eval-batch-size", type=int, default=DEFAULTS.eval_batch_size)
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--eval-batch-size", type=positive_int, default=DEFAULTS.eval_batch_size)
+    p.add_argument("--seed", type=non_negative_int, default=DEFAULTS.seed)
     p.add_argument("--out", type=Path, help="output folder")
     return p.parse_args(argv)
 

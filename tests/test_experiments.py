@@ -175,10 +175,12 @@ def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
         import experiments
     finally:
         sys.path.remove(str(REPO / "pipelines"))
-    settings = experiments.parse_settings(["model.expert_form=residual", "training.lr=0.01",
-                                           "model.attention_noise=false"])
+    settings, origins = experiments.parse_settings(["model.expert_form=residual",
+                                                    "training.lr=1e-2",
+                                                    "model.attention_noise=false"])
     assert settings == {"model.expert_form": "residual", "training.lr": 0.01,
                         "model.attention_noise": False}
+    assert origins["training.lr"] == "--set 'training.lr=1e-2'"  # errors name the --set item
     base = tiny_base(**settings)
     row = row_config(base, get_suite("regor").rows[0], seed=0)
     assert (row.model.expert_form, row.training.lr, row.model.attention_noise) == \

@@ -79,7 +79,8 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
 def test_bad_flags_end_with_a_clear_message(tmp_path: Path) -> None:
     result = pipeline("run", *TINY, "--epochs", "0", "--out", str(tmp_path / "x"),
                       data_dir=tmp_path / "d")
-    assert result.returncode == 2 and "epochs must be >= 1" in result.stderr
+    assert result.returncode == 2 and "--epochs: must be >= 1, got 0" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "x").exists()
     result = pipeline("run", *TINY, "--epochs", "1", "--resume", "--out", str(tmp_path / "y"),
                       data_dir=tmp_path / "d")
     assert result.returncode == 2 and "no checkpoint to resume from" in result.stderr

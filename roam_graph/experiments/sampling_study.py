@@ -87,21 +87,24 @@ def select(groups: Sequence[str] | None = None,
 def study_config(graph: str, *, model: str = "tucker", dim: int = 64, epochs: int = 8,
                  lr: float = 0.01, batch_size: int = 256, negatives: int = 16, seed: int = 0,
                  source: str | None = None, data_dir: str | None = None,
-                 text_encoder: str | None = None) -> ExperimentConfig:
+                 text_encoder: str | None = None, graph_format: str | None = None,
+                 origins: dict[str, str] | None = None) -> ExperimentConfig:
     """The base every configuration overrides: ``configs/<graph>.yaml`` with the study's model,
     widths and budget; negative sampling (uniform, ``negatives`` per positive); softmax loss for
     both regimes (BCE barely moves in a few epochs, docs/training.md); validation after every
-    epoch (the history then holds every epoch's time) and no early stopping within the budget."""
+    epoch (the history then holds every epoch's time) and no early stopping within the budget.
+    ``origins`` names the flag behind a key in errors (``load_config``)."""
     if text_encoder is None and model == "tucker":
         text_encoder = "none"  # TuckER reads no features: skip encoding the text
     return load_config(default_config_path(graph), {
-        "source": source, "data_dir": data_dir, "text_encoder": text_encoder, "seed": seed,
+        "source": source, "data_dir": data_dir, "format": graph_format,
+        "text_encoder": text_encoder, "seed": seed,
         "model.model": model, "model.variant": "full", "model.dim": dim,
         "model.relation_dim": dim, "model.expert_hidden": dim, "model.cost_hidden": dim,
         "training.epochs": epochs, "training.lr": lr, "training.batch_size": batch_size,
         "training.loss": "softmax", "training.regime": "negative-sampling",
         "training.negative_strategy": "uniform", "training.negatives": negatives,
-        "training.eval_every": 1, "training.patience": epochs}, graph=graph)
+        "training.eval_every": 1, "training.patience": epochs}, graph=graph, origins=origins)
 
 
 def configured(base: ExperimentConfig, configuration: Configuration) -> ExperimentConfig:

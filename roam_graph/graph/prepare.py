@@ -27,9 +27,9 @@ import torch
 from roam_datasets.download import fetch_all, missing_files_message
 from roam_datasets.registry import REGISTERED, SYNTHETIC, get_spec
 from roam_graph.atomic import atomic_path, write_json
-from roam_graph.data.errors import DataError
+from roam_graph.data.errors import DataError, quote
 from roam_graph.data.features import find_feature_files, load_feature_files
-from roam_graph.data.formats import read_structure, safe_extract
+from roam_graph.data.formats import FORMATS, SPLIT_FILES, read_structure, safe_extract
 from roam_graph.data.mmkg_data import MMKGData, Modality
 from roam_graph.data.synthetic import SYNTHETIC_PRESETS, make_synthetic
 from roam_graph.data.text import TEXT_ENCODERS, encode_texts, entity_texts
@@ -39,6 +39,8 @@ from roam_graph.graph.mmkg import MultimodalKG
 #: Bump when the cache layout or a reader changes meaning: old caches are rebuilt.
 CACHE_VERSION = 1
 DATA_DIR_ENV = "ROAM_DATA_DIR"
+#: Format of a graph of your own when none is given.
+DEFAULT_FORMAT = "tsv"
 
 
 @dataclass(frozen=True)
@@ -66,33 +68,64 @@ def default_data_dir() -> Path:
 
 def prepare_graph(options: PrepareOptions, log: Callable[[str], None] = print) -> Prepared:
     """Return the graph, building and caching it only when its inputs changed."""
-    if options.text_encoder not in TEXT_ENCODERS:
-        raise DataError(f"unknown text encoder {options.text_encoder!r}; "
-                        f"choose one of {', '.join(TEXT_ENCODERS)}")
+    check_text_encoder(options.text_encoder)
+    fmt = graph_format(options.graph, options.format)
     data_dir = Path(options.data_dir) if options.data_dir else default_data_dir()
     folder = data_dir / "prepared" / options.graph
-    source = _resolve_source(options, data_dir)
-    fingerprint = _fingerprint(options, source)
+    source = _resolve_source(options, data_dir, fmt)
+    fingerprint = _fingerprint(options, source, fmt)
     if is_fresh(folder, fingerprint):
         return Prepared(load_prepared(folder), folder, rebuilt=False)
     log(f"preparing graph {options.graph!r}" + (f" from {source}" if source else ""))
-    data = _read_graph(options, source, folder, log)
+    data = _read_graph(options, fmt, source, folder, log)
     kg = MultimodalKG.from_data(data)
     save_prepared(kg, folder, fingerprint, source)
     log(f"cached at {folder}")
     return Prepared(kg, folder, rebuilt=True)
 
 
-def _resolve_source(options: PrepareOptions, data_dir: Path) -> Path | None:
+def check_text_encoder(name: str, origin: str = "--text-encoder") -> None:
+    if name not in TEXT_ENCODERS:
+        raise DataError(f"{origin}: unknown text encoder {quote(name)}; choose one of "
+                        f"{', '.join(TEXT_ENCODERS)}")
+
+
+def graph_format(graph: str, fmt: str | None, origin: str = "--format") -> str | None:
+    """The format a graph's files are read in: a registered graph's own (another one is refused:
+    its checks, file list and downloads are those of its format), the given one for a graph of
+    your own (default ``tsv``), None for a generated graph. ``origin`` names where ``fmt`` came
+    from (the flag, or the config file's key) in errors."""
+    if fmt is not None and fmt not in FORMATS:
+        raise DataError(f"{origin}: unknown format {quote(fmt)}; supported formats: "
+                        f"{', '.join(FORMATS)}")
+    if graph in SYNTHETIC:
+        if fmt is not None:
+            raise DataError(f"{origin}: graph {graph!r} is generated, it has no files to read "
+                            f"in format {fmt!r}; leave the format out")
+        return None
+    spec = REGISTERED.get(graph)
+    if spec is None:
+        return fmt or DEFAULT_FORMAT
+    if fmt is not None and fmt != spec.format:
+        raise DataError(f"{origin}: format {fmt!r} contradicts graph {graph!r}, registered with "
+                        f"format {spec.format!r} (datasets/registry.yaml); a copy in another "
+                        f"layout needs a name of its own, e.g. --graph my-{graph} --format {fmt} "
+                        f"--source DIR")
+    return spec.format
+
+
+def _resolve_source(options: PrepareOptions, data_dir: Path, fmt: str | None) -> Path | None:
     """The folder holding the graph's files, downloading them first when asked."""
     if options.graph in SYNTHETIC:
         return None
     if options.graph not in REGISTERED:
         if options.source is None:
             get_spec(options.graph)  # raises with the list of known graphs
-        if not Path(options.source).is_dir():
-            raise DataError(f"--source {options.source}: no such folder")
-        return Path(options.source)
+        source = Path(options.source)
+        if not source.is_dir():
+            raise DataError(f"--source {source}: no such folder")
+        _check_split_files(source, fmt or DEFAULT_FORMAT, given=options.format is not None)
+        return source
     spec = get_spec(options.graph)
     source = Path(options.source) if options.source else data_dir / "raw" / options.graph
     missing = [f for f in spec.files if not (source / f.name).is_file()]
@@ -103,7 +136,18 @@ def _resolve_source(options: PrepareOptions, data_dir: Path) -> Path | None:
     return source
 
 
-def _fingerprint(options: PrepareOptions, source: Path | None) -> str:
+def _check_split_files(source: Path, fmt: str, given: bool) -> None:
+    """A graph of your own must hold its format's split files; without a format given, say
+    that ``tsv`` was assumed and which formats exist (the usual cause is a missing --format)."""
+    missing = [name for name in SPLIT_FILES[fmt] if not (source / name).is_file()]
+    if missing:
+        assumed = "" if given else (f" (no format given, so the default {fmt}; other "
+                                    f"layouts: --format {'|'.join(FORMATS)})")
+        raise DataError(f"--source {source}: {', '.join(missing)} not found, needed by format "
+                        f"{fmt}{assumed}; see docs/data-formats.md")
+
+
+def _fingerprint(options: PrepareOptions, source: Path | None, fmt: str | None) -> str:
     files = []
     if source is not None:
         for path in sorted(p for p in source.iterdir() if p.is_file()):
@@ -111,22 +155,21 @@ def _fingerprint(options: PrepareOptions, source: Path | None) -> str:
             files.append([path.name, stat.st_size, stat.st_mtime_ns])
     if options.graph in SYNTHETIC:  # a changed generator preset must invalidate the cache
         files.append(["preset", repr(SYNTHETIC_PRESETS[SYNTHETIC[options.graph]])])
-    payload = {"cache_version": CACHE_VERSION, "graph": options.graph, "format": options.format,
+    payload = {"cache_version": CACHE_VERSION, "graph": options.graph, "format": fmt,
                "text_encoder": options.text_encoder, "seed": options.seed,
                "source": str(source.resolve()) if source else None, "files": files}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _read_graph(options: PrepareOptions, source: Path | None, folder: Path,
+def _read_graph(options: PrepareOptions, fmt: str | None, source: Path | None, folder: Path,
                 log: Callable[[str], None]) -> MMKGData:
     if options.graph in SYNTHETIC:
         if options.text_encoder != "none":
             raise DataError("the synthetic graph has generated text features; "
                             "use --text-encoder none")
         return make_synthetic(SYNTHETIC[options.graph], seed=options.seed)
-    assert source is not None
+    assert source is not None and fmt is not None
     spec = REGISTERED.get(options.graph)
-    fmt = spec.format if spec else (options.format or "tsv")
     if spec and spec.archive:
         with tempfile.TemporaryDirectory(prefix="roam-extract-") as extracted:
             safe_extract(source / spec.archive, Path(extracted))

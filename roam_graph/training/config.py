@@ -6,18 +6,24 @@ resolved configuration is written next to the results so any run can be repeated
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
-from roam_graph.data.errors import DataError
-from roam_graph.graph.prepare import PrepareOptions
+from roam_graph.data.errors import DataError, quote, shorten
+from roam_graph.data.textfile import read_text
+from roam_graph.graph.prepare import PrepareOptions, check_text_encoder, graph_format
 from roam_graph.model.config import ModelConfig, resolve_config
+from roam_graph.training.config_types import ConfigLoader, field_types, typed_value
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 REGIMES: tuple[str, ...] = ("1-n", "negative-sampling")
+LOSSES: tuple[str, ...] = ("bce", "softmax")
 #: Candidate chunk of evaluation in large-graph mode when none is configured: the fastest of
 #: those measured on CPU (bench/chunked_eval.py, docs/SCALING.md); raise it on a GPU.
 LARGE_GRAPH_CANDIDATE_CHUNK = 8192
@@ -55,6 +61,7 @@ class ExperimentConfig:
     graph: str = "synthetic"
     source: str | None = None
     data_dir: str | None = None
+    format: str | None = None           # file format of a graph of your own (default tsv)
     text_encoder: str = "none"
     seed: int = 0
     device: str = "auto"
@@ -68,12 +75,14 @@ class ExperimentConfig:
         return data
 
 
-def _typed(section: type, values: dict[str, Any], origin: str) -> dict[str, Any]:
-    known = {f.name for f in fields(section)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise DataError(f"{origin}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-    return values
+#: Section name ("" for the top level) -> the dataclass whose fields are its keys.
+SECTIONS: dict[str, type] = {"": ExperimentConfig, "model": ModelConfig,
+                             "training": TrainingConfig, "evaluation": EvaluationConfig}
+#: Where an override without a named origin (a flag) came from, in messages.
+OVERRIDES = "overrides"
+#: Seeds feed NumPy's SeedSequence (non-negative) and torch.manual_seed; 32 bits are plenty.
+SEED_LIMIT = 2**32
+Origin = Callable[[str], str]
 
 
 def default_config_path(graph: str) -> Path | None:
@@ -82,82 +91,170 @@ def default_config_path(graph: str) -> Path | None:
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None,
-                graph: str | None = None) -> ExperimentConfig:
-    """Read a YAML config (or defaults), then apply overrides.
+                graph: str | None = None, origins: dict[str, str] | None = None
+                ) -> ExperimentConfig:
+    """Read a YAML config (or defaults), then apply overrides; every value is checked by type
+    and range here, before any work starts.
 
     ``overrides`` keys are ``graph``, ``seed``, ... for the top level and ``model.dim``,
-    ``training.epochs``, ``evaluation.batch_size`` for the sections (None values are skipped)."""
-    raw: dict[str, Any] = {}
-    origin = str(path) if path else "defaults"
-    if path is not None:
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as error:
-            raise DataError(f"{path}: cannot read config ({error.strerror})") from None
-        except yaml.YAMLError as error:
-            raise DataError(f"{path}: not valid YAML: {error}") from None
-        if not isinstance(raw, dict):
-            raise DataError(f"{path}: a config must be a mapping of keys to values")
-    sections = {name: dict(raw.pop(name, None) or {})
-                for name in ("model", "training", "evaluation")}
-    top = _typed(ExperimentConfig, raw, origin)
-    if graph is not None:
-        top["graph"] = graph
-    for key, value in (overrides or {}).items():
+    ``training.epochs``, ``evaluation.batch_size`` for the sections (None values are skipped).
+    ``origins`` names where an override came from (``{"training.epochs": "--epochs"}``), so that
+    an error says which flag to fix; ``graph`` is the ``--graph`` flag."""
+    values, where = _read_file(path)
+    default = str(path) if path else "defaults"
+    layered = {**({"graph": graph} if graph is not None else {}), **(overrides or {})}
+    named = {"graph": "--graph", **(origins or {})}
+    for key, value in layered.items():
         if value is None:
             continue
         section, _, name = key.rpartition(".")
-        target = sections[section] if section else top
-        target[name] = value
-    _typed(ModelConfig, sections["model"], f"{origin} [model]")
-    _typed(TrainingConfig, sections["training"], f"{origin} [training]")
-    _typed(EvaluationConfig, sections["evaluation"], f"{origin} [evaluation]")
-    model_settings = dict(sections["model"])
-    if "modalities" in model_settings:
-        model_settings["modalities"] = tuple(model_settings["modalities"])
+        if section not in SECTIONS:
+            raise DataError(f"{named.get(key, OVERRIDES)}: unknown section in {key!r}; "
+                            f"sections: {', '.join(s for s in SECTIONS if s)}")
+        values[section][name] = value
+        where[key] = named.get(key, OVERRIDES)
+
+    def origin_in(section: str) -> Origin:
+        fallback = f"{default} [{section}]" if section and path else default
+        return lambda key: where.get(f"{section}.{key}" if section else key, fallback)
+
+    checked = {section: _typed(cls, values[section], origin_in(section))
+               for section, cls in SECTIONS.items()}
+    return _build(checked, origin_in)
+
+
+def _read_file(path: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The file's values per section, and the origin of each (``file [section]``)."""
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    if path is None:
+        return values, {}
     try:
-        model = resolve_config(model_settings.pop("model", "roam"),
-                               model_settings.pop("variant", "full"), **model_settings)
+        raw = yaml.load(read_text(Path(path)), Loader=ConfigLoader) or {}
+    except yaml.YAMLError as error:
+        raise DataError(f"{path}: not valid YAML: {shorten(str(error), 400)}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: a config must be a mapping of keys to values, got "
+                        f"{quote(raw)}")
+    where: dict[str, str] = {}
+    for key, value in raw.items():
+        if key in SECTIONS and key:
+            if value is not None and not isinstance(value, dict):
+                raise DataError(f"{path}: {key} must be a section (a mapping of keys to "
+                                f"values), got {quote(value)}")
+            values[key] = {str(k): v for k, v in (value or {}).items()}
+            where.update({f"{key}.{k}": f"{path} [{key}]" for k in values[key]})
+        else:
+            values[""][str(key)] = value
+            where[str(key)] = str(path)
+    return values, where
+
+
+def _typed(cls: type, values: dict[str, Any], origin: Origin) -> dict[str, Any]:
+    """Unknown keys are refused; every known one is checked against its annotation."""
+    types_ = {k: v for k, v in field_types(cls).items() if v not in SECTIONS.values()}
+    for key in values:
+        if key not in types_:
+            unknown = sorted(k for k in values if k not in types_ and origin(k) == origin(key))
+            raise DataError(f"{origin(key)}: unknown key(s) {quote(unknown)}; known keys: "
+                            f"{sorted(types_)}")
+    return {key: typed_value(value, types_[key], key, origin(key))
+            for key, value in values.items()}
+
+
+def _build(checked: dict[str, dict[str, Any]], origin_in: Callable[[str], Origin]
+           ) -> ExperimentConfig:
+    """Range and choice checks, each naming the origin of the value it refuses."""
+    top, settings = checked[""], dict(checked["model"])
+    try:
+        model = resolve_config(settings.pop("model", "roam"), settings.pop("variant", "full"),
+                               **settings)
     except ValueError as error:
-        raise DataError(f"{origin}: {error}") from None
-    training = TrainingConfig(**sections["training"])
-    check_training(training, origin)
-    evaluation = EvaluationConfig(**sections["evaluation"])
-    check_evaluation(evaluation, origin)
+        raise _model_error(error, checked["model"], origin_in("model")) from None
+    check_dropouts(model, origin_in("model"))
+    training = TrainingConfig(**checked["training"])
+    check_training(training, origin_in("training"))
+    evaluation = EvaluationConfig(**checked["evaluation"])
+    check_evaluation(evaluation, origin_in("evaluation"))
     if training.large_graph and evaluation.candidate_chunk is None:
         evaluation = replace(evaluation, candidate_chunk=LARGE_GRAPH_CANDIDATE_CHUNK)
-    return ExperimentConfig(**{k: v for k, v in top.items()
-                               if k not in ("model", "training", "evaluation")},
-                            model=model, training=training, evaluation=evaluation)
+    config = ExperimentConfig(**top, model=model, training=training, evaluation=evaluation)
+    check_top_level(config, origin_in(""))
+    return config
 
 
-def check_training(training: TrainingConfig, origin: str) -> None:
+def _model_error(error: ValueError, given: dict[str, Any], origin: Origin) -> DataError:
+    """The model layer names the offending key in its message; the error names where it came
+    from (several places when the message names several keys, e.g. model and variant)."""
+    named = {origin(key) for key in given if re.search(rf"\b{re.escape(key)}\b", str(error))}
+    return DataError(f"{', '.join(sorted(named)) or origin('model')}: {error}")
+
+
+def check_dropouts(model: ModelConfig, origin: Origin) -> None:
+    """Dropout rates are probabilities; torch would refuse others only when the model is built,
+    after the graph was prepared (model/config.py's check_config does not look at them)."""
+    for name in ("input_dropout", "hidden_dropout1", "hidden_dropout2"):
+        if not 0 <= getattr(model, name) < 1:
+            raise DataError(f"{origin(name)}: {name} must be in [0, 1), got "
+                            f"{getattr(model, name)}")
+
+
+def check_top_level(config: ExperimentConfig, origin: Origin) -> None:
+    if not 0 <= config.seed < SEED_LIMIT:
+        raise DataError(f"{origin('seed')}: seed must be in [0, 2**32), got {config.seed}")
+    check_device_name(config.device, origin("device"))
+    check_text_encoder(config.text_encoder, origin("text_encoder"))
+    graph_format(config.graph, config.format, origin("format"))
+
+
+def check_device_name(name: str, origin: str) -> None:
+    """``auto``, or a name torch understands (``cpu``, ``cuda``, ``cuda:1``, ...); whether the
+    device exists on this machine is decided when the run starts (trainer.resolve_device)."""
+    if name == "auto":
+        return
+    try:
+        torch.device(name)
+    except RuntimeError:
+        raise DataError(f"{origin}: device {quote(name)} is not a device name; use auto, cpu, "
+                        f"cuda or cuda:N") from None
+
+
+def check_training(training: TrainingConfig, origin: Origin) -> None:
     if training.regime not in REGIMES:
-        raise DataError(f"{origin}: regime {training.regime!r} is not one of {', '.join(REGIMES)}")
+        raise DataError(f"{origin('regime')}: regime {quote(training.regime)} is not one of "
+                        f"{', '.join(REGIMES)}")
     for name in ("epochs", "batch_size", "eval_every", "patience", "negatives"):
         if getattr(training, name) < 1:
-            raise DataError(f"{origin}: {name} must be >= 1, got {getattr(training, name)}")
-    if training.loss not in ("bce", "softmax"):
-        raise DataError(f"{origin}: loss {training.loss!r} is not one of bce, softmax")
+            raise DataError(f"{origin(name)}: {name} must be >= 1, got "
+                            f"{getattr(training, name)}")
+    if training.loss not in LOSSES:
+        raise DataError(f"{origin('loss')}: loss {quote(training.loss)} is not one of "
+                        f"{', '.join(LOSSES)}")
     if training.lr <= 0:
-        raise DataError(f"{origin}: lr must be > 0, got {training.lr}")
+        raise DataError(f"{origin('lr')}: lr must be > 0, got {training.lr}")
     if not 0 <= training.label_smoothing < 1:
-        raise DataError(f"{origin}: label_smoothing must be in [0, 1)")
+        raise DataError(f"{origin('label_smoothing')}: label_smoothing must be in [0, 1), got "
+                        f"{training.label_smoothing}")
+    if training.max_grad_norm is not None and training.max_grad_norm < 0:
+        raise DataError(f"{origin('max_grad_norm')}: max_grad_norm must be >= 0 (0 or null: no "
+                        f"clipping), got {training.max_grad_norm}")
+    if training.num_workers < 0:
+        raise DataError(f"{origin('num_workers')}: num_workers must be >= 0, got "
+                        f"{training.num_workers}")
     if training.large_graph and training.regime != "negative-sampling":
-        raise DataError(f"{origin}: large_graph (--large-graph) trains with negative sampling "
+        where = ", ".join(sorted({origin("large_graph"), origin("regime")}))
+        raise DataError(f"{where}: large_graph (--large-graph) trains with negative sampling "
                         f"only, but regime is {training.regime!r} (--training): 1-N scores every "
                         f"entity for every query, so its steps grow with the number of entities")
 
 
-def check_evaluation(evaluation: EvaluationConfig, origin: str) -> None:
+def check_evaluation(evaluation: EvaluationConfig, origin: Origin) -> None:
     if evaluation.batch_size < 1:
-        raise DataError(f"{origin}: evaluation batch_size must be >= 1, got "
+        raise DataError(f"{origin('batch_size')}: evaluation batch_size must be >= 1, got "
                         f"{evaluation.batch_size}")
     chunk = evaluation.candidate_chunk
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int)
-                              or chunk < 1):
-        raise DataError(f"{origin}: candidate_chunk (--candidate-chunk) must be a positive "
-                        f"integer or null, got {chunk!r}")
+    if chunk is not None and chunk < 1:
+        raise DataError(f"{origin('candidate_chunk')}: candidate_chunk (--candidate-chunk) must "
+                        f"be a positive integer or null, got {chunk!r}")
 
 
 def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
@@ -168,4 +265,4 @@ def prepare_options(config: ExperimentConfig) -> PrepareOptions:
     """What ``prepare_graph`` needs to load the graph a configuration names."""
     return PrepareOptions(config.graph, Path(config.source) if config.source else None,
                           Path(config.data_dir) if config.data_dir else None,
-                          config.text_encoder)
+                          config.text_encoder, format=config.format)
