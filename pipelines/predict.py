@@ -3,46 +3,45 @@
     python pipelines/predict.py --run runs/synthetic/roam-full/seed0 --head e00042 --relation r03
     python pipelines/predict.py --run DIR --head NAME --relation 'NAME^-1'   # head prediction
 
-Known training answers are marked; scores are the model's logits.
+Known training answers are marked; scores are the model's logits. The model is the run's selected
+checkpoint (best.pt); a run interrupted before its first validation is read from last.pt.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
-from _cli import run_main
+from _cli import Parser, positive_int, run_main
 from roam_graph.data.errors import DataError
 from roam_graph.graph.answers import AnswerIndex
 from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model import build_model
 from roam_graph.model.introspection import routing_report
-from roam_graph.training.checkpoint import load_checkpoint
+from roam_graph.training.checkpoint import load_checkpoint, selected_checkpoint
 from roam_graph.training.config import load_config, prepare_options
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="output folder of run.py")
     parser.add_argument("--head", required=True, help="entity name")
     parser.add_argument("--relation", required=True, help="relation name (NAME^-1: reversed)")
-    parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--top", type=positive_int, default=10, help="how many tails (>= 1)")
     args = parser.parse_args(argv)
     config_path = args.run / "config.json"
     if not config_path.is_file():
         raise DataError(f"{config_path}: not found; is {args.run} an output folder of run.py?")
-    saved = json.loads(config_path.read_text(encoding="utf-8"))
-    settings = {f"{section}.{key}": value for section in ("model", "training", "evaluation")
-                for key, value in saved.pop(section).items()}
-    config = load_config(None, {**saved, **settings})
+    config = load_config(config_path)
+    checkpoint, note = selected_checkpoint(args.run)
+    if note:
+        print(note)
     kg = prepare_graph(prepare_options(config), log=lambda _: None).kg
     head, relation = kg.entity_id(args.head), kg.relation_id(args.relation)
     model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities)
-    model.load_state_dict(load_checkpoint(args.run / "best.pt", torch.device("cpu"))["model"])
+    model.load_state_dict(load_checkpoint(checkpoint, torch.device("cpu"))["model"])
     model.eval()
     heads, relations = torch.tensor([head]), torch.tensor([relation])
     with torch.inference_mode():

@@ -44,7 +44,8 @@ def plot_curves(records: Sequence[RunRecord], path: Path, title: str) -> Path:
         if record.row in seen:
             continue
         seen.add(record.row)
-        history = read_history(record.out / "history.csv")
+        # history.csv has a row per epoch; only evaluated epochs have a validation MRR
+        history = [r for r in read_history(record.out / "history.csv") if "valid_mrr" in r]
         axis.plot([r["epoch"] for r in history], [100 * r["valid_mrr"] for r in history],
                   marker="o", label=record.row)
     axis.set(xlabel="epoch", ylabel="validation MRR (%)", title=title)

@@ -54,6 +54,19 @@ def restore(state: dict[str, Any], model: nn.Module,
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
 
 
+def selected_checkpoint(run: Path) -> tuple[Path, str | None]:
+    """The checkpoint to inspect in a run folder: ``best.pt`` (the model selected on validation),
+    or ``last.pt`` with a note saying so when the run stopped before its first validation."""
+    run = Path(run)
+    if (run / "best.pt").is_file():
+        return run / "best.pt", None
+    if (run / "last.pt").is_file():
+        return run / "last.pt", (f"note: {run} has no best.pt yet (it stopped before its first "
+                                 f"validation); using last.pt, the latest epoch")
+    raise DataError(f"{run}: no checkpoint yet (best.pt or last.pt): the run stopped before its "
+                    f"first epoch ended; continue it with --resume")
+
+
 def load_trained_model(run: Path, kg: Any, device: str = "cpu") -> nn.Module:
     """The selected model of a finished run folder (``config.json`` + ``best.pt``), in eval
     mode, for the graph it was trained on."""

@@ -31,10 +31,16 @@ def write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         temporary.write_text(buffer.getvalue(), encoding="utf-8")
 
 
+def write_config(out: Path, config: Any) -> None:
+    """``config.json``, the resolved configuration: written when a run starts (and again when it
+    is resumed), so that an interrupted run folder can be inspected (``predict.py --run``)."""
+    write_json(out / "config.json", config.to_dict())
+
+
 def write_metrics(out: Path, test: EvaluationResult, relation_names: Sequence[str],
-                  progress: dict[str, Any], config: Any) -> None:
-    """``metrics.json`` (test at the selected epoch + validation there), ``ranks.pt`` (per-query
-    test ranks for significance tests) and ``config.json`` (the resolved configuration)."""
+                  progress: dict[str, Any]) -> None:
+    """``metrics.json`` (test at the selected epoch + validation there) and ``ranks.pt``
+    (per-query test ranks for significance tests)."""
     payload = test.to_json(relation_names)
     payload["validation"] = progress.get("best_validation", {})
     payload["selected_epoch"] = progress.get("best_epoch")
@@ -44,7 +50,6 @@ def write_metrics(out: Path, test: EvaluationResult, relation_names: Sequence[st
     write_json(out / "metrics.json", payload)
     with atomic_path(out / "ranks.pt") as temporary:
         torch.save({"relations": test.relations, "ranks": test.ranks}, temporary)
-    write_json(out / "config.json", config.to_dict())
 
 
 def summarize_runs(metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -8,6 +8,7 @@ result, and a run resumed after epoch k ends exactly as the uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -22,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from roam_graph.data.errors import DataError
+from roam_graph.data.textfile import read_text
 from roam_graph.evaluation import EvaluationResult, ModelScorer, build_filter, evaluate
 from roam_graph.evaluation.metrics import relation_categories
 from roam_graph.graph.answers import AnswerIndex
@@ -41,7 +43,7 @@ from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkp
 from roam_graph.training.config import ExperimentConfig
 from roam_graph.training.distributed import DistributedContext
 from roam_graph.training.optimisers import clip_grad_norm, make_optimiser
-from roam_graph.training.reports import write_history, write_metrics
+from roam_graph.training.reports import write_config, write_history, write_metrics
 
 Log = Callable[[str], None]
 #: Settings that may differ between a run and its ``--resume`` (they do not change the past).
@@ -207,6 +209,33 @@ def check_resumable(saved: dict[str, Any], current: ExperimentConfig, path: Path
                         f"{', '.join(RESUMABLE_CHANGES)} may change")
 
 
+def resume_state(out: Path, config: ExperimentConfig, device: torch.device, log: Log
+                 ) -> dict[str, Any] | None:
+    """The checkpoint a resumed run continues from, checked to be the same experiment; None for
+    a run that stopped during its first epoch (``config.json`` but no ``last.pt`` yet): it
+    starts again at epoch 1, which gives what an uninterrupted run gives."""
+    if not (out / "last.pt").is_file() and (out / "config.json").is_file():
+        check_resumable(_saved_config(out / "config.json"), config, out / "config.json")
+        log(f"no last.pt in {out}: the run stopped during its first epoch; starting at epoch 1")
+        return None
+    state = load_checkpoint(out / "last.pt", device)
+    # checked before restoring: a dense checkpoint has no state for a large-graph optimiser
+    check_resumable(state["progress"]["config"], config, out / "last.pt")
+    log(f"resuming after epoch {state['epoch']} from {out / 'last.pt'}")
+    return state
+
+
+def _saved_config(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(read_text(path))
+    except ValueError:
+        saved = None
+    if not isinstance(saved, dict) or not isinstance(saved.get("training"), dict):
+        raise DataError(f"{path}: not a configuration written by run.py; use another --out, or "
+                        f"delete the folder to start again")
+    return saved
+
+
 def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool = False,
                  log: Log = print, progress: bool = True,
                  train_triples: torch.Tensor | None = None,
@@ -232,15 +261,14 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     progress_state: dict[str, Any] = {"best_mrr": -math.inf, "best_epoch": 0, "bad_evals": 0,
                                       "history": [], "stopped_early": False}
     first_epoch = 1
-    if resume:
-        state = load_checkpoint(out / "last.pt", device)
-        # checked before restoring: a dense checkpoint has no state for a large-graph optimiser
-        check_resumable(state["progress"]["config"], config, out / "last.pt")
+    state = resume_state(out, config, device, log) if resume else None
+    if state is not None:
         restore(state, model, optimiser)
         progress_state = state["progress"]
         first_epoch = state["epoch"] + 1
-        log(f"resuming after epoch {state['epoch']} from {out / 'last.pt'}")
     progress_state["config"] = config.to_dict()
+    if main:
+        write_config(out, config)  # at the start: an interrupted run can be inspected
     training = config.training
     trainable = model if context is None else distributed.wrap_model(
         model, context, training.regime != "1-n", log)
@@ -250,13 +278,16 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         sampler.set_epoch(epoch)
         stats = train_epoch(trainable, sampler, optimiser, config, device, scaler, progress,
                             context)
+        # one history row per epoch; its validation columns stay empty unless evaluated
+        row: dict[str, Any] = {"epoch": epoch, **stats}
+        if main:
+            progress_state["history"].append(row)
         if main and (epoch % training.eval_every == 0 or epoch == training.epochs):
             eval_started = time.perf_counter()
             valid = evaluate_split(model, kg, "valid", known, categories, config, device)
-            stats["valid_seconds"] = time.perf_counter() - eval_started
-            row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
-                   **_routing_columns(model, kg, device, progress_state)}
-            progress_state["history"].append(row)
+            row["valid_seconds"] = time.perf_counter() - eval_started
+            row.update({f"valid_{k}": v for k, v in valid.headline.items()},
+                       **_routing_columns(model, kg, device, progress_state))
             log(f"epoch {epoch}: loss {stats['loss_triple']:.4f} (ot {stats['loss_ot']:.4f}), "
                 f"valid MRR {valid.headline['mrr']:.4f}, {stats['queries_per_second']:.0f} q/s")
             if valid.headline["mrr"] > progress_state["best_mrr"]:
@@ -269,8 +300,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
                     progress_state["stopped_early"] = True
                     log(f"early stop at epoch {epoch}: no better validation MRR for "
                         f"{training.patience} evaluations")
-            write_history(out / "history.csv", progress_state["history"])
         if main:
+            write_history(out / "history.csv", progress_state["history"])
             save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
         # rank 0 decides early stopping; the others wait here for its evaluation and checkpoint
         stopped = distributed.share(context, progress_state["stopped_early"])
@@ -287,7 +318,7 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
     if isinstance(model, RoamModel):  # the diagnostics of the selected model
         progress_state["routing"] = routing_diagnostics(
             model, diagnostic_queries(kg.triples("valid"), kg.num_relations), device).columns()
-    write_metrics(out, test, kg.relation_names, progress_state, config)
+    write_metrics(out, test, kg.relation_names, progress_state)
     result = RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
                        progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
     return distributed.share(context, result)
