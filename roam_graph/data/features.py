@@ -107,8 +107,10 @@ def _load_matrix(path: Path) -> torch.Tensor:
     if suffix == ".npy":
         try:
             obj: object = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise in_file(path, f"not a readable .npy array without pickle ({shorten(str(exc))})") from exc
+        except Exception as exc:  # noqa: BLE001 (a damaged header fails in numpy's parser:
+            # SyntaxError, TokenError, ...; whatever it raises, the file is what is wrong)
+            raise in_file(path, f"not a readable .npy array without pickle "
+                                f"({shorten(str(exc))})") from exc
     else:
         obj = _torch_load(path)
     if isinstance(obj, np.ndarray):
@@ -150,7 +152,7 @@ def _torch_load(path: Path) -> object:
         raise in_file(path, "torch.load(weights_only=True) refused the file: it contains pickled "
                             f"Python objects, not only tensors ({shorten(reason)}).{hint} "
                             f"Feature files must hold a plain tensor; {_SUPPORTED}") from exc
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 (damaged zip or pickle data fails in many ways)
         raise in_file(path, f"torch.load(weights_only=True) could not read it ({shorten(str(exc))})") from exc
 
 
@@ -159,7 +161,7 @@ def _load_mask(path: Path, num_entities: int) -> torch.Tensor:
         raise in_file(path, "presence mask must be a .npy file holding a bool vector")
     try:
         mask = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 (as in _load_matrix)
         raise in_file(path, f"not a readable .npy presence mask ({shorten(str(exc))})") from exc
     if mask.ndim != 1 or mask.shape[0] != num_entities:
         raise in_file(path, f"presence mask must be a vector of {num_entities} entries (one per "

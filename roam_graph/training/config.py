@@ -131,7 +131,7 @@ def _read_file(path: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, 
     try:
         raw = yaml.load(read_text(Path(path)), Loader=ConfigLoader) or {}
     except yaml.YAMLError as error:
-        raise DataError(f"{path}: not valid YAML: {shorten(str(error), 400)}") from None
+        raise yaml_error(path, error) from None
     if not isinstance(raw, dict):
         raise DataError(f"{path}: a config must be a mapping of keys to values, got "
                         f"{quote(raw)}")
@@ -147,6 +147,14 @@ def _read_file(path: Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, 
             values[""][str(key)] = value
             where[str(key)] = str(path)
     return values, where
+
+
+def yaml_error(path: Path, error: yaml.YAMLError) -> DataError:
+    """One line: the file, the line and column PyYAML stopped at, and its problem."""
+    mark = getattr(error, "problem_mark", None)
+    problem = " ".join(str(getattr(error, "problem", None) or error).split())
+    where = f"{path}:{mark.line + 1}: column {mark.column + 1}" if mark else str(path)
+    return DataError(f"{where}: not valid YAML ({shorten(problem)})")
 
 
 def _typed(cls: type, values: dict[str, Any], origin: Origin) -> dict[str, Any]:
