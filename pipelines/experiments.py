@@ -31,6 +31,7 @@ from roam_graph.experiments.suites import SUITES, get_suite
 from roam_graph.graph.prepare import prepare_graph
 from roam_graph.training.config import (
     LOSSES,
+    ExperimentConfig,
     default_config_path,
     load_config,
     prepare_options,
@@ -42,7 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=list(SUITES), help="which table or figure")
     p.add_argument("--list", action="store_true", help="list the suites and their rows")
-    p.add_argument("--graph", default="synthetic")
+    p.add_argument("--graph", help="graph name (default: the --config file's graph, else "
+                                   "synthetic)")
     p.add_argument("--source", type=Path, help="folder with the graph's files")
     p.add_argument("--format", choices=FORMATS,
                    help="file format of a graph of your own (default tsv; docs/data-formats.md)")
@@ -129,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     suite = get_suite(args.suite)
     settings, origins = overrides(args)
-    base = load_config(args.config or default_config_path(args.graph), settings,
-                       graph=args.graph, origins=origins)
+    path = args.config or default_config_path(args.graph or ExperimentConfig.graph)
+    base = load_config(path, settings, graph=args.graph, origins=origins)
     started = time.perf_counter()
     kg = prepare_graph(prepare_options(base)).kg
     print(repr(kg))

@@ -31,6 +31,7 @@ from roam_graph.training import distributed
 from roam_graph.training.config import (
     LOSSES,
     REGIMES,
+    ExperimentConfig,
     default_config_path,
     load_config,
     prepare_options,
@@ -42,7 +43,8 @@ from roam_graph.training.trainer import run_training
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
+    p.add_argument("--graph", help="graph name (default: the --config file's graph, else "
+                                   "synthetic)")
     p.add_argument("--source", type=Path, help="folder with the graph's files")
     p.add_argument("--format", choices=FORMATS,
                    help="file format of a graph of your own (default tsv; docs/data-formats.md)")
@@ -131,8 +133,8 @@ def train_and_report(args: argparse.Namespace) -> int:
     else:
         distributed.refuse_torchrun_without_flag(os.environ)
     settings, flags = overrides(args)
-    config = load_config(args.config or default_config_path(args.graph), settings,
-                         graph=args.graph, origins=flags)
+    path = args.config or default_config_path(args.graph or ExperimentConfig.graph)
+    config = load_config(path, settings, graph=args.graph, origins=flags)
     context = distributed.init_distributed(config.device) if args.distributed else None
     say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
     started = time.perf_counter()

@@ -102,6 +102,13 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None,
     an error says which flag to fix; ``graph`` is the ``--graph`` flag."""
     values, where = _read_file(path)
     default = str(path) if path else "defaults"
+
+    def origin_in(section: str) -> Origin:
+        fallback = f"{default} [{section}]" if section and path else default
+        return lambda key: where.get(f"{section}.{key}" if section else key, fallback)
+
+    for section, cls in SECTIONS.items():  # the file's own values, even those a flag overrides
+        values[section] = _typed(cls, values[section], origin_in(section))
     layered = {**({"graph": graph} if graph is not None else {}), **(overrides or {})}
     named = {"graph": "--graph", **(origins or {})}
     for key, value in layered.items():
@@ -113,11 +120,6 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None,
                             f"sections: {', '.join(s for s in SECTIONS if s)}")
         values[section][name] = value
         where[key] = named.get(key, OVERRIDES)
-
-    def origin_in(section: str) -> Origin:
-        fallback = f"{default} [{section}]" if section and path else default
-        return lambda key: where.get(f"{section}.{key}" if section else key, fallback)
-
     checked = {section: _typed(cls, values[section], origin_in(section))
                for section, cls in SECTIONS.items()}
     return _build(checked, origin_in)
