@@ -17,6 +17,7 @@ from scipy.stats import wilcoxon
 
 from _cli import Parser, run_main
 from roam_graph.data.errors import DataError
+from roam_graph.data.textfile import read_text
 
 METRICS = ("mrr", "hits@1")
 
@@ -26,10 +27,22 @@ def per_relation(folder: Path) -> dict[str, dict[str, float]]:
         else sorted(folder.glob("run-*/metrics.json"))
     if not files:
         raise DataError(f"{folder}: no metrics.json (nor run-*/metrics.json) here")
-    runs = [json.loads(path.read_text(encoding="utf-8"))["per_relation"] for path in files]
+    runs = [_per_relation_of(path) for path in files]
     shared = set.intersection(*(set(run) for run in runs))
     return {relation: {m: statistics.fmean(run[relation][m] for run in runs) for m in METRICS}
             for relation in shared}
+
+
+def _per_relation_of(path: Path) -> dict[str, dict[str, float]]:
+    try:
+        per_relation = json.loads(read_text(path)).get("per_relation")
+    except (ValueError, AttributeError):
+        per_relation = None
+    if not isinstance(per_relation, dict) or not all(
+            isinstance(v, dict) and all(m in v for m in METRICS) for v in per_relation.values()):
+        raise DataError(f"{path}: not a metrics.json of run.py (no per_relation "
+                        f"{'/'.join(METRICS)})")
+    return per_relation
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,11 +4,13 @@
     python pipelines/run.py --graph fb15k237img --source ../shared/datasets/fb15k237img
     python pipelines/run.py --graph db15k --source DIR --model roam --variant mge --runs 5
     python pipelines/run.py --graph db15k --source DIR --epochs 20 --out runs/x --resume
+    python pipelines/run.py --graph mygraph --format names --source DIR   # docs/data-formats.md
     torchrun --standalone --nproc_per_node=2 pipelines/run.py --graph synthetic --distributed
 
 Defaults come from configs/<graph>.yaml (the paper's Table 13); flags override them. Results go to
---out (default runs/<graph>/<model>-<variant>/seed<S>): metrics.json, history.csv, ranks.pt,
-config.json, best.pt, last.pt; with --runs N also summary.md and summary.json.
+--out (default runs/<graph>/<model>-<variant>/seed<S>): config.json (at the start), history.csv
+(a row per epoch), last.pt, best.pt, then metrics.json and ranks.pt; with --runs N also summary.md
+and summary.json.
 """
 
 from __future__ import annotations

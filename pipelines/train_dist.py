@@ -19,6 +19,7 @@ from pathlib import Path
 
 from _cli import Parser, non_negative_int, positive_int, run_main
 from roam_graph.data.errors import DataError
+from roam_graph.data.textfile import read_text
 from roam_graph.graph import dgl_distributed
 from roam_graph.graph.partition import prepare_options, read_sidecar
 from roam_graph.graph.prepare import prepare_graph
@@ -57,8 +58,14 @@ def main(argv: list[str] | None = None) -> int:
                              eval_batch_size=args.eval_batch_size)
     config.check()
     sidecar = read_sidecar(args.partition_config)
-    meta = json.loads(args.partition_config.read_text(encoding="utf-8"))
-    check_mode(int(meta["num_parts"]), args.partition_config)
+    try:
+        meta = json.loads(read_text(args.partition_config))
+        num_parts, graph_name = int(meta["num_parts"]), str(meta["graph_name"])
+    except (ValueError, TypeError, KeyError):
+        raise DataError(f"--partition-config {args.partition_config}: not a DistDGL partition "
+                        "config (JSON with num_parts and graph_name); make it with "
+                        "pipelines/partition.py") from None
+    check_mode(num_parts, args.partition_config)
     if not dgl_distributed.is_standalone() and args.ip_config is None:
         raise DataError("distributed mode needs --ip-config (or $DGL_IP_CONFIG)")
     if args.ip_config is not None and not dgl_distributed.is_standalone() \
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         raise DataError(f"--partition-config {args.partition_config}: partitioned "
                         f"{expected} train triples, the prepared graph has "
                         f"{len(kg.triples('train'))}; re-run pipelines/partition.py")
-    run_dist_training(config, meta["graph_name"], args.partition_config, kg, out)
+    run_dist_training(config, graph_name, args.partition_config, kg, out)
     return 0
 
 

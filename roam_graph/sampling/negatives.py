@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from roam_graph.data.errors import quote
 from roam_graph.graph.answers import AnswerIndex, check_key_range
 from roam_graph.graph.mmkg import MultimodalKG, reciprocal_triples
 from roam_graph.sampling.candidates import (
@@ -198,6 +199,21 @@ MODIFIERS = ("shared", "filtered")
 STRATEGIES = SIDES + DISTRIBUTIONS + MODIFIERS
 
 
+def strategy_names(spec: str) -> list[str]:
+    """The names of a ``+``-joined strategy, checked (ValueError naming the problem)."""
+    names = [name.strip() for name in spec.split("+")]
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown or not spec.strip():
+        raise ValueError(f"unknown negative-sampling strategy "
+                         f"{quote(unknown[0] if unknown else spec)}; valid names (join with "
+                         f"'+'): {', '.join(STRATEGIES)}")
+    for group in (SIDES[1:], DISTRIBUTIONS):
+        if sum(name in group for name in names) > 1:
+            raise ValueError(f"{quote(spec)} combines "
+                             f"{' and '.join(n for n in names if n in group)}; choose one of them")
+    return names
+
+
 def make_negative_sampler(spec: str, kg: MultimodalKG, k: int, *,
                           triples: torch.Tensor | None = None, alpha: float = 0.75,
                           chunk_size: int = 64, filter_splits: Sequence[str] = ("train",),
@@ -211,15 +227,7 @@ def make_negative_sampler(spec: str, kg: MultimodalKG, k: int, *,
     graph's train split, pass a sampled subgraph to match what is trained on); filtering always
     uses the full splits of ``kg``.
     """
-    names = [name.strip() for name in spec.split("+")]
-    unknown = [name for name in names if name not in STRATEGIES]
-    if unknown or not spec.strip():
-        raise ValueError(f"unknown negative-sampling strategy {unknown[0] if unknown else spec!r}"
-                         f"; valid names (join with '+'): {', '.join(STRATEGIES)}")
-    for group in (SIDES[1:], DISTRIBUTIONS):
-        if sum(name in group for name in names) > 1:
-            raise ValueError(f"{spec!r} combines {' and '.join(n for n in names if n in group)}"
-                             f"; choose one of them")
+    names = strategy_names(spec)
     train = kg.triples("train") if triples is None else triples.to(torch.int64)
     num_entities, num_relations = kg.num_entities, kg.num_relations
     distribution: CandidateDistribution

@@ -19,6 +19,7 @@ from roam_graph.data.errors import DataError, quote, shorten
 from roam_graph.data.textfile import read_text
 from roam_graph.graph.prepare import PrepareOptions, check_text_encoder, graph_format
 from roam_graph.model.config import ModelConfig, resolve_config
+from roam_graph.sampling.negatives import strategy_names
 from roam_graph.training.config_types import ConfigLoader, field_types, typed_value
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -239,6 +240,10 @@ def check_training(training: TrainingConfig, origin: Origin) -> None:
     if training.loss not in LOSSES:
         raise DataError(f"{origin('loss')}: loss {quote(training.loss)} is not one of "
                         f"{', '.join(LOSSES)}")
+    try:
+        strategy_names(training.negative_strategy)
+    except ValueError as error:
+        raise DataError(f"{origin('negative_strategy')}: {error}") from None
     if training.lr <= 0:
         raise DataError(f"{origin('lr')}: lr must be > 0, got {training.lr}")
     if not 0 <= training.label_smoothing < 1:
