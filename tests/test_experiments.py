@@ -189,3 +189,20 @@ def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
         experiments.parse_settings(["optimiser.lr=1"])
     with pytest.raises(DataError, match="--set 'lr': expected KEY=VALUE"):
         experiments.parse_settings(["lr"])
+
+
+def test_figures_read_histories_whose_epochs_were_not_all_evaluated(tmp_path):
+    """history.csv has a row per epoch; validation columns are empty at epochs not evaluated."""
+    from roam_graph.experiments.figures import plot_curves
+    from roam_graph.experiments.runner import RunRecord, history_figures, read_history
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.csv").write_text(
+        "epoch,seconds,peak_memory_mb,valid_seconds,valid_mrr,routing_entropy\n"
+        "1,2.0,10,,,\n2,4.0,12,1.0,0.25,0.5\n3,6.0,11,,,\n", encoding="utf-8")
+    history = read_history(run / "history.csv")
+    assert history_figures(history, selected=2) == {
+        "seconds_per_epoch": 4.0, "inference_seconds": 1.0, "peak_memory_mb": 12.0,
+        "routing_entropy": 0.5}
+    path = plot_curves([RunRecord("row", 0, run, {})], tmp_path / "curves.png", "t")
+    assert path.read_bytes().startswith(PNG)

@@ -148,3 +148,22 @@ def test_tar_extraction_writes_regular_members(tmp_path: Path) -> None:
     written = safe_extract(archive, tmp_path / "out")
     assert [p.relative_to(tmp_path / "out").as_posix() for p in written] == ["Graph/train.txt"]
     assert (tmp_path / "out" / "Graph" / "train.txt").read_bytes() == b"a\tr\tb\r\n"
+
+
+def test_names_format_reads_whitespace_or_tab_lines_with_an_optional_dot(tmp_path: Path) -> None:
+    write(tmp_path, "train.txt", "a r b .\nNew York\tlocated in\tc\n  b   r c\n")
+    write(tmp_path, "valid.txt", "a\tr\tc .\n")
+    write(tmp_path, "test.txt", "c r a\t.\n")
+    entities, relations, splits = read_structure(tmp_path, "names")
+    assert entities == ("a", "b", "New York", "c") and relations == ("r", "located in")
+    assert splits["train"].tolist() == [[0, 0, 1], [2, 1, 3], [1, 0, 3]]
+    assert splits["test"].tolist() == [[3, 0, 0]]
+
+
+@pytest.mark.parametrize("line", ["a r .", "a r b c", "a\tr\t\t.", "a r b . ."])
+def test_names_format_needs_three_names(tmp_path: Path, line: str) -> None:
+    write(tmp_path, "train.txt", f"a r b .\n{line}\n")
+    write(tmp_path, "valid.txt", "a r b\n")
+    write(tmp_path, "test.txt", "a r b\n")
+    with pytest.raises(DataError, match=r"train.txt:2: expected 'HEAD REL TAIL' \(whitespace"):
+        read_structure(tmp_path, "names")

@@ -156,3 +156,45 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     config = replace(tiny_config(epochs=2), seed=7)
     assert load_config(None, {}, graph="synthetic-tiny").graph == "synthetic-tiny"
     assert config.to_dict()["training"]["epochs"] == 2 and config.to_dict()["seed"] == 7
+
+
+def test_config_is_written_first_and_history_has_a_row_per_epoch(kg: MultimodalKG,
+                                                                 tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """config.json exists before the first epoch ends; every epoch gets a history row, with
+    the validation columns filled only where it was evaluated (eval_every 2, last epoch 3)."""
+    from roam_graph.training import trainer
+    seen = []
+    real_train_epoch = trainer.train_epoch
+
+    def train_epoch(*args: object, **kwargs: object) -> dict[str, float]:
+        seen.append((tmp_path / "config.json").is_file())
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_epoch", train_epoch)
+    run_training(tiny_config(epochs=3, eval_every=2), kg, tmp_path, log=quiet, progress=False)
+    assert seen == [True, True, True]
+    assert load_config(tmp_path / "config.json") == tiny_config(epochs=3, eval_every=2)
+    with open(tmp_path / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["epoch"], bool(row["valid_mrr"]), bool(row["loss_triple"])) for row in rows] \
+        == [("1", False, True), ("2", True, True), ("3", True, True)]
+
+
+def test_resume_of_a_run_killed_in_its_first_epoch_starts_again(kg: MultimodalKG,
+                                                                tmp_path: Path) -> None:
+    """config.json but no last.pt: --resume checks it and trains from epoch 1."""
+    straight = run_training(tiny_config(epochs=1), kg, tmp_path / "a", log=quiet, progress=False)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "config.json").write_text(json.dumps(tiny_config(epochs=1).to_dict()))
+    lines: list[str] = []
+    again = run_training(tiny_config(epochs=1), kg, tmp_path / "b", resume=True,
+                         log=lines.append, progress=False)
+    assert again.test == straight.test and any("starting at epoch 1" in line for line in lines)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.json").write_text(json.dumps(tiny_config(epochs=1, lr=0.5)
+                                                           .to_dict()))
+    with pytest.raises(DataError, match=r"config.json: --resume with different training"):
+        run_training(tiny_config(epochs=1), kg, tmp_path / "c", resume=True, log=quiet,
+                     progress=False)
