@@ -187,3 +187,17 @@ def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
         experiments.parse_settings(["optimiser.lr=1"])
     with pytest.raises(DataError, match="--set 'lr': expected KEY=VALUE"):
         experiments.parse_settings(["lr"])
+
+
+def test_rows_option_trains_only_the_named_rows_and_tables_the_rest_if_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import roam_graph.experiments.runner as runner
+    trained: list[str] = []
+    monkeypatch.setattr(runner, "train_one",
+                        lambda config, kg, run_out, *args: trained.append(run_out.parent.name))
+    suite, base = get_suite("relation"), load_config(None, {}, graph="synthetic-tiny")
+    with pytest.raises(DataError, match="--rows: no row nope in suite 'relation'"):
+        run_suite(suite, base, None, tmp_path, only=["nope"])
+    with pytest.raises(DataError, match="metrics.json"):  # the fake training wrote nothing
+        run_suite(suite, base, None, tmp_path, only=["w/o r"])
+    assert trained == ["w-o-r"]                          # the other row was not trained
