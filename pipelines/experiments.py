@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", help="auto, cpu, cuda, ...")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key for every row, e.g. --set model.expert_form=residual")
+    p.add_argument("--rows", help="comma-separated row labels or slugs to train (default: "
+                   "all); finished runs of the other rows still enter the table")
     p.add_argument("--out", type=Path, help="default runs/<graph>/experiments/<suite>")
     p.add_argument("--in-process", action="store_true",
                    help="train in this process (faster start; peak memory is then not per run)")
@@ -137,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     kg = prepare_graph(prepare_options(base)).kg
     print(repr(kg))
     out = args.out or Path("runs") / base.graph / "experiments" / suite.name
-    records, skipped = run_suite(suite, base, kg, out, args.runs, isolate=not args.in_process)
+    only = [name.strip() for name in args.rows.split(",")] if args.rows else None
+    records, skipped = run_suite(suite, base, kg, out, args.runs, isolate=not args.in_process,
+                                 only=only)
     written = write_suite_outputs(suite, base, kg, records, skipped, out, args.runs)
     print((out / "table.md").read_text(encoding="utf-8"))
     print("files: " + ", ".join(str(p) for p in written))

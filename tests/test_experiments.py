@@ -206,3 +206,17 @@ def test_figures_read_histories_whose_epochs_were_not_all_evaluated(tmp_path):
         "routing_entropy": 0.5}
     path = plot_curves([RunRecord("row", 0, run, {})], tmp_path / "curves.png", "t")
     assert path.read_bytes().startswith(PNG)
+
+
+def test_rows_option_trains_only_the_named_rows_and_tables_the_rest_if_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import roam_graph.experiments.runner as runner
+    trained: list[str] = []
+    monkeypatch.setattr(runner, "train_one",
+                        lambda config, kg, run_out, *args: trained.append(run_out.parent.name))
+    suite, base = get_suite("relation"), load_config(None, {}, graph="synthetic-tiny")
+    with pytest.raises(DataError, match="--rows: no row nope in suite 'relation'"):
+        run_suite(suite, base, None, tmp_path, only=["nope"])
+    with pytest.raises(DataError, match="metrics.json"):  # the fake training wrote nothing
+        run_suite(suite, base, None, tmp_path, only=["w/o r"])
+    assert trained == ["w-o-r"]                          # the other row was not trained

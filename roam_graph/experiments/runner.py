@@ -92,11 +92,22 @@ def unavailable_reason(row: Row, config: ExperimentConfig, kg: MultimodalKG) -> 
 
 
 def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path, runs: int = 1,
-              isolate: bool = True, log: Log = print) -> tuple[list[RunRecord], dict[str, str]]:
-    """Train every (row, seed) not yet finished; return the finished runs and skipped rows."""
+              isolate: bool = True, log: Log = print, only: Sequence[str] | None = None
+              ) -> tuple[list[RunRecord], dict[str, str]]:
+    """Train every (row, seed) not yet finished; return the finished runs and skipped rows.
+    With ``only`` (row labels or their slugs), other rows are not trained, but their finished
+    runs still enter the table (so parallel commands on disjoint rows build one table)."""
     records: list[RunRecord] = []
     skipped: dict[str, str] = {}
+    wanted = None if only is None else {slug(name) for name in only}
+    unknown = sorted((wanted or set()) - {slug(row.label) for row in suite.rows})
+    if unknown:
+        raise DataError(f"--rows: no row {', '.join(unknown)} in suite {suite.name!r}; rows: "
+                        + ", ".join(slug(row.label) for row in suite.rows))
     for row in suite.rows:
+        if wanted is not None and slug(row.label) not in wanted:
+            records += finished_records(row, base, out, runs)
+            continue
         reason = unavailable_reason(row, row_config(base, row, base.seed), kg)
         if reason:
             skipped[row.label] = reason
@@ -115,6 +126,17 @@ def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path,
                 train_one(config, kg, run_out, resume, isolate, log)
             records.append(RunRecord(row.label, seed, run_out, read_run(run_out)))
     return records, skipped
+
+
+def finished_records(row: Row, base: ExperimentConfig, out: Path, runs: int
+                     ) -> list[RunRecord]:
+    """The runs of ``row`` that are already finished (nothing is trained)."""
+    found = []
+    for seed in range(base.seed, base.seed + runs):
+        run_out = out / "runs" / slug(row.label) / f"seed{seed}"
+        if (run_out / "metrics.json").is_file():
+            found.append(RunRecord(row.label, seed, run_out, read_run(run_out)))
+    return found
 
 
 def check_same_settings(run_out: Path, config: ExperimentConfig, log: Log = print) -> None:

@@ -56,6 +56,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Row("Sinkhorn-MoE", {"model.model": "sinkhorn-moe"}, _paper(35.68, 35.35, 38.89, 17.90)),
         Row("ROAM (K=1)", {**_variant("full"), "model.num_groups": 1}),
         Row("ROAM (soft routing)", {**_variant("full"), "model.routing": "soft"}),
+        Row("ROAM (residual experts)", {**_variant("full"), "model.expert_form": "residual"}),
+        Row("ROAM (plain MLP experts)", {**_variant("full"), "model.expert_form": "mlp"}),
     ), _TABLE2_METRICS, ("seconds_per_epoch", "peak_memory_mb"),
         ("curves", "efficiency", "routing", "modality_weights")),
     Suite("moseg", "Table 3", (
