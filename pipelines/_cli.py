@@ -1,4 +1,8 @@
-"""Shared bits of the command-line entry points: a friendly import and error reporting."""
+"""Shared bits of the scripts in pipelines/: a friendly import and error reporting.
+
+Each script is a thin wrapper around ``roam_graph.cli.<name>.main``, the function the ``roam``
+command runs too, so ``python pipelines/run.py ...`` and ``roam run ...`` behave identically.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,12 @@ import sys
 from collections.abc import Callable
 
 try:
-    from roam_graph.data.errors import DataError
+    from roam_graph.cli import run_command
 except ImportError as error:  # not installed, or the wrong stack (the guard names versions)
     sys.exit(f"error: {error}\nSet up with `make test` or `pip install -e .` (see README).")
 
 
-def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
+def run_main(main: Callable[..., int], argv: list[str] | None = None) -> None:
     """Run ``main``; user errors (bad data, bad options) end with one clear line, exit code 2."""
     sys.stdout.reconfigure(line_buffering=True)  # progress lines appear at once in logs too
-    try:
-        sys.exit(main(argv))
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(run_command(main, argv))

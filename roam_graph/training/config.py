@@ -169,3 +169,23 @@ def prepare_options(config: ExperimentConfig) -> PrepareOptions:
     return PrepareOptions(config.graph, Path(config.source) if config.source else None,
                           Path(config.data_dir) if config.data_dir else None,
                           config.text_encoder)
+
+
+SECTIONS = ("", "model", "training", "evaluation")
+
+
+def parse_settings(items: list[str]) -> dict[str, object]:
+    """``--set model.expert_form=residual`` -> ``{"model.expert_form": "residual"}`` (YAML
+    values: numbers, booleans and lists are typed)."""
+    settings: dict[str, object] = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        section = key.strip().rpartition(".")[0]
+        if not separator or not key.strip() or section not in SECTIONS:
+            raise DataError(f"--set {item!r}: expected KEY=VALUE with KEY a top-level key or "
+                            "model.*, training.*, evaluation.*, e.g. model.expert_form=residual")
+        try:
+            settings[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise DataError(f"--set {item!r}: {value!r} is not a valid YAML value") from None
+    return settings

@@ -1,0 +1,175 @@
+"""Train and evaluate a model on a multimodal KG: the main job.
+
+    python pipelines/run.py                                   # embedded synthetic graph, ~3 min
+    python pipelines/run.py --graph fb15k237img --source ../shared/datasets/fb15k237img
+    python pipelines/run.py --graph db15k --source DIR --model roam --variant mge --runs 5
+    python pipelines/run.py --graph db15k --source DIR --epochs 20 --out runs/x --resume
+    torchrun --standalone --nproc_per_node=2 pipelines/run.py --graph synthetic --distributed
+
+Defaults come from configs/<graph>.yaml (the paper's Table 13); flags override them. Results go to
+--out (default runs/<graph>/<model>-<variant>/seed<S>): metrics.json, history.csv, ranks.pt,
+config.json, best.pt, last.pt; with --runs N also summary.md and summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from roam_graph.atomic import write_json
+from roam_graph.data.text import TEXT_ENCODERS
+from roam_graph.evaluation import build_filter
+from roam_graph.evaluation.baselines import random_scorer_metrics
+from roam_graph.graph.prepare import prepare_graph
+from roam_graph.model.config import MODELS, VARIANTS
+from roam_graph.training import distributed
+from roam_graph.training.config import (
+    REGIMES,
+    default_config_path,
+    load_config,
+    prepare_options,
+    with_seed,
+)
+from roam_graph.training.reports import summarize_runs, summary_markdown
+from roam_graph.training.trainer import run_training
+
+
+def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
+    p.add_argument("--source", type=Path, help="folder with the graph's files")
+    p.add_argument("--data-dir", type=Path, help="cache folder (default $ROAM_DATA_DIR or ./data)")
+    p.add_argument("--config", type=Path, help="YAML config (default configs/<graph>.yaml)")
+    p.add_argument("--text-encoder", choices=TEXT_ENCODERS)
+    p.add_argument("--model", choices=MODELS)
+    p.add_argument("--variant", choices=list(VARIANTS))
+    p.add_argument("--modalities", help="comma-separated subset of structure,image,text")
+    p.add_argument("--groups", type=int, help="number of expert groups K")
+    p.add_argument("--input-noise", type=float, help="Gaussian input noise, fraction of std")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--dim", type=int, help="sets every model width (embedding, relation, "
+                                           "expert hidden, gating hidden)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--training", choices=REGIMES, help="1-n (default) or negative-sampling")
+    p.add_argument("--loss", choices=("bce", "softmax"),
+                   help="bce (Eq. 10, default) or softmax cross-entropy")
+    p.add_argument("--negatives", type=int, help="negatives per positive")
+    p.add_argument("--negative-strategy", help="e.g. uniform, bernoulli+filtered, shared")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--runs", type=int, default=1, help="repeat with seeds S, S+1, ...")
+    p.add_argument("--eval-every", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--large-graph", action="store_true",
+                   help="large-graph mode: negative sampling (implies --training "
+                        "negative-sampling), sparse entity embeddings with SparseAdam, evaluation "
+                        "in candidate chunks (docs/SCALING.md)")
+    p.add_argument("--candidate-chunk", type=int,
+                   help="evaluate against candidate entities in chunks of this size (memory "
+                        "batch x chunk; default: all at once, 8192 with --large-graph)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training (DDP) under torchrun, e.g. torchrun --standalone "
+                        "--nproc_per_node=2 pipelines/run.py --distributed (docs/distributed.md)")
+    return p.parse_args(argv)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, object]:
+    dim = args.dim
+    return {
+        "source": str(args.source) if args.source else None,
+        "data_dir": str(args.data_dir) if args.data_dir else None,
+        "text_encoder": args.text_encoder, "seed": args.seed, "device": args.device,
+        "model.model": args.model, "model.variant": args.variant,
+        "model.modalities": args.modalities.split(",") if args.modalities else None,
+        "model.num_groups": args.groups, "model.input_noise": args.input_noise,
+        "model.dim": dim, "model.relation_dim": dim, "model.expert_hidden": dim,
+        "model.cost_hidden": dim,
+        "training.epochs": args.epochs, "training.batch_size": args.batch_size,
+        "training.lr": args.lr, "training.loss": args.loss,
+        # --large-graph implies negative sampling; an explicit --training 1-n is refused later
+        "training.regime": args.training or ("negative-sampling" if args.large_graph else None),
+        "training.large_graph": True if args.large_graph else None,
+        "evaluation.candidate_chunk": args.candidate_chunk,
+        "training.negatives": args.negatives, "training.negative_strategy": args.negative_strategy,
+        "training.eval_every": args.eval_every, "training.patience": args.patience,
+    }
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parse_args(argv, prog)
+    try:
+        return train_and_report(args)
+    finally:
+        distributed.teardown()  # leave the process group even on error (no-op without one)
+
+
+def train_and_report(args: argparse.Namespace) -> int:
+    if args.distributed:
+        distributed.torchrun_environment(os.environ)  # fail before any work if not under torchrun
+    else:
+        distributed.refuse_torchrun_without_flag(os.environ)
+    if args.runs < 1:
+        print(f"error: --runs must be >= 1, got {args.runs}", file=sys.stderr)
+        return 2
+    config = load_config(args.config or default_config_path(args.graph), overrides(args),
+                         graph=args.graph)
+    context = distributed.init_distributed(config.device) if args.distributed else None
+    say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
+    started = time.perf_counter()
+    with distributed.local_main_first(context):  # one process per node fills the cache
+        kg = prepare_graph(prepare_options(config), log=say).kg
+    say(repr(kg))
+    model = config.model
+    out = args.out or Path("runs") / config.graph / f"{model.model}-{model.variant}" / \
+        f"seed{config.seed}"
+    results = []
+    for index in range(args.runs):
+        run_config = with_seed(config, config.seed + index)
+        run_out = out / f"run-{index}" if args.runs > 1 else out
+        ranks = "" if context is None else (
+            f", {context.world_size} ranks ({context.backend}) x "
+            f"{distributed.per_rank_batch_size(config.training.batch_size, context.world_size)}"
+            f" queries per step")
+        say(f"run {index + 1}/{args.runs}: {model.model} ({model.variant}), seed "
+            f"{run_config.seed}, {run_config.training.regime}, out {run_out}{ranks}")
+        results.append(run_training(run_config, kg, run_out, resume=args.resume, log=say,
+                                    progress=not args.quiet, context=context))
+    if context is not None and not context.is_main:
+        return 0  # rank 0 writes the summary and prints the results
+    random_mrr = random_scorer_metrics(kg, build_filter(kg), seed=config.seed)["mrr"]
+    print(result_table(results, random_mrr))
+    if args.runs > 1:
+        summary = summarize_runs([r.test for r in results])
+        write_json(out / "summary.json", {"config": config.to_dict(), "test": summary,
+                                          "runs": [str(r.out) for r in results]})
+        (out / "summary.md").write_text(summary_markdown(f"{model.model} ({model.variant})",
+                                                         summary), encoding="utf-8")
+        print(f"summary: {out / 'summary.md'}")
+    print(f"finished in {time.perf_counter() - started:.0f} s; files in {out}")
+    return 0
+
+
+def result_table(results: list, random_mrr: float) -> str:
+    lines = ["", "test (filtered, realistic ties) | MRR    | MR      | H@1    | H@3    | H@10",
+             "--------------------------------|--------|---------|--------|--------|-------"]
+    for r in results:
+        t = r.test
+        lines.append(f"{str(r.out)[-31:]:<31} | {t['mrr']:.4f} | {t['mr']:7.1f} | "
+                     f"{t['hits@1']:.4f} | {t['hits@3']:.4f} | {t['hits@10']:.4f}")
+    lines.append(f"{'random scorer (same filter)':<31} | {random_mrr:.4f} |")
+    lines.append(f"selected epoch(s) on validation: {[r.best_epoch for r in results]}; "
+                 f"metrics.json: {json.dumps(str(results[0].out / 'metrics.json'))}")
+    return "\n".join(lines)
+
+
+def _silent(*_: object) -> None:
+    pass
