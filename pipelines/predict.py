@@ -1,4 +1,4 @@
-"""Top-k tails for a query of a trained run, with the group it was routed to.
+"""Top-k tails or heads of a finished run, for one query or a file of them; or score triples.
 
 The command lives in roam_graph/cli/predict.py; `roam predict` runs the same function.
 This script keeps `python pipelines/predict.py ...` working from a checkout.

@@ -29,6 +29,7 @@ from roam_graph.training.config import (
     load_config,
     parse_settings,
     prepare_options,
+    width_overrides,
 )
 
 
@@ -66,8 +67,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
     flags = {"source": str(args.source) if args.source else None,
              "data_dir": str(args.data_dir) if args.data_dir else None,
              "text_encoder": args.text_encoder, "seed": args.seed, "device": args.device,
-             "model.dim": args.dim, "model.relation_dim": args.dim,
-             "model.expert_hidden": args.dim, "model.cost_hidden": args.dim,
+             **width_overrides(args.dim),
              "training.epochs": args.epochs, "training.batch_size": args.batch_size,
              "training.lr": args.lr, "training.loss": args.loss,
              "training.eval_every": args.eval_every, "training.patience": args.patience}

@@ -1,66 +1,105 @@
-"""Top-k tails for a query of a trained run, with the group it was routed to.
+"""Top-k tails or heads of a finished run, for one query or a file of them; or score triples.
 
-    python pipelines/predict.py --run runs/synthetic/roam-full/seed0 --head e00042 --relation r03
-    python pipelines/predict.py --run DIR --head NAME --relation 'NAME^-1'   # head prediction
+    roam predict --run DIR --head e00042 --relation r03 --top 10      # one query, printed
+    roam predict --run DIR --relation r03 --tail e00007               # its heads
+    roam predict --run DIR --queries queries.tsv --out top10.tsv       # many queries, a table
+    roam predict --run DIR --triples triples.csv --out scores.csv      # score given triples
+    (python pipelines/predict.py ... is the same command)
 
-Known training answers are marked; scores are the model's logits.
+A query file holds one query per line: "head<TAB>relation" (tail prediction), or three fields
+with "?" at the end to predict ("?<TAB>r03<TAB>e00007"); .csv files are comma-separated; an
+optional header line names the columns (head, relation, tail). A triple file holds
+"head relation tail" lines. Every unknown name is reported with its line and nothing is written,
+unless --skip-unknown predicts the rest. Tables (TSV, or CSV for .csv; stdout without --out) have
+one row per query and rank: target, head, relation, tail, rank, score (the model's logit),
+known (the split holding the triple, if any), and for ROAM the routed group and the head's
+modality weights. Formats and columns: docs/api.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
-import torch
+import pandas as pd
 
+from roam_graph.api.queries import TARGETS, NamedRow, read_rows
+from roam_graph.api.trained import TrainedRun
+from roam_graph.atomic import write_table
+from roam_graph.cli._finished_run import add_run_arguments, load
 from roam_graph.data.errors import DataError
-from roam_graph.graph.answers import AnswerIndex
-from roam_graph.graph.prepare import prepare_graph
-from roam_graph.model import build_model
-from roam_graph.model.introspection import routing_report
-from roam_graph.training.checkpoint import load_checkpoint
-from roam_graph.training.config import load_config, prepare_options
+
+SKIP_HINT = "--skip-unknown predicts the rest"
+
+
+def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser)
+    parser.add_argument("--head", help="entity name: predict its tails (with --relation)")
+    parser.add_argument("--tail", help="entity name: predict its heads (with --relation)")
+    parser.add_argument("--relation", help="relation name (NAME^-1: reversed)")
+    parser.add_argument("--queries", type=Path, help="TSV/CSV file of queries")
+    parser.add_argument("--triples", type=Path, help="TSV/CSV file of triples to score")
+    parser.add_argument("--target", choices=TARGETS,
+                        help="what two-field query lines predict (default: tail)")
+    parser.add_argument("--top", type=int, default=10, help="answers per query (default 10)")
+    parser.add_argument("--out", type=Path, help="table to write (.tsv, or .csv); "
+                                                 "default: TSV on stdout")
+    parser.add_argument("--skip-unknown", action="store_true",
+                        help="predict the rows whose names are known, list the others")
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, required=True, help="output folder of run.py")
-    parser.add_argument("--head", required=True, help="entity name")
-    parser.add_argument("--relation", required=True, help="relation name (NAME^-1: reversed)")
-    parser.add_argument("--top", type=int, default=10)
-    args = parser.parse_args(argv)
-    config_path = args.run / "config.json"
-    if not config_path.is_file():
-        raise DataError(f"{config_path}: not found; is {args.run} an output folder of run.py?")
-    saved = json.loads(config_path.read_text(encoding="utf-8"))
-    settings = {f"{section}.{key}": value for section in ("model", "training", "evaluation")
-                for key, value in saved.pop(section).items()}
-    config = load_config(None, {**saved, **settings})
-    kg = prepare_graph(prepare_options(config), log=lambda _: None).kg
-    head, relation = kg.entity_id(args.head), kg.relation_id(args.relation)
-    model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities)
-    model.load_state_dict(load_checkpoint(args.run / "best.pt", torch.device("cpu"))["model"])
-    model.eval()
-    heads, relations = torch.tensor([head]), torch.tensor([relation])
-    with torch.inference_mode():
-        scores = model(heads, relations).scores[0]
-    train = kg.triples("train", reciprocal=True)
-    known = AnswerIndex.build(train, kg.num_entities, 2 * kg.num_relations)
-    _, answers = known.answers(heads, relations)
-    top = torch.topk(scores, min(args.top, kg.num_entities))
-    known_tails = set(answers.tolist())
-    print(f"({args.head}, {kg.relation_name(relation)}, ?) — top {len(top.indices)}")
-    for rank, (score, entity) in enumerate(zip(top.values.tolist(), top.indices.tolist(),
-                                               strict=True), start=1):
-        mark = "  (known in train)" if entity in known_tails else ""
-        print(f"{rank:>3}. {kg.entity_names[entity]:<40} {score:8.3f}{mark}")
-    report = routing_report(model, heads, relations)
-    if report is not None:
-        weights = ", ".join(f"{name} {w:.2f}" for name, w in
-                            zip(report.modality_names, report.modality_weights[0].tolist(),
-                                strict=True))
-        print(f"routed to group {int(report.selected[0, 0])} of {report.cost.shape[-1]}; "
-              f"modality weights: {weights}")
+    args = parse_args(argv, prog)
+    single = args.head is not None or args.tail is not None
+    modes = [name for name, given in (("--head/--tail", single), ("--queries", args.queries),
+                                      ("--triples", args.triples)) if given]
+    if len(modes) != 1:
+        raise DataError("give one of --head/--tail with --relation, --queries FILE or "
+                        f"--triples FILE (got {', '.join(modes) or 'none'})")
+    if single:
+        return predict_one(args)
+    rows = read_rows(args.queries or args.triples, target=args.target,
+                     complete=args.triples is not None)
+    run = load(args)
+    table = run.score_triples(rows, args.skip_unknown, SKIP_HINT) if args.triples else \
+        run.predict(rows, args.top, args.skip_unknown, SKIP_HINT)
+    skipped = table.attrs.get("skipped", [])
+    if skipped:
+        print(f"skipped {len(skipped)} row(s) with unknown names:\n  " + "\n  ".join(skipped),
+              file=sys.stderr)
+    if args.out is None:
+        table.to_csv(sys.stdout, sep="\t", index=False, float_format="%.7g")
+    else:
+        write_table(args.out, table)
+        print(f"{len(table)} rows -> {args.out}", file=sys.stderr)
     return 0
+
+
+def predict_one(args: argparse.Namespace) -> int:
+    """One query, printed for reading: its top answers and, for ROAM, the route."""
+    if args.relation is None or (args.head is None) == (args.tail is None):
+        raise DataError("one query needs --relation and exactly one of --head, --tail")
+    run = load(args)
+    row = NamedRow(0, args.head, args.relation, args.tail)
+    table = run.predict([row], args.top, hint="check the spelling")
+    print(f"({args.head or '?'}, {args.relation}, {args.tail or '?'}) — top {len(table)}")
+    print(format_answers(table, run))
+    return 0
+
+
+def format_answers(table: pd.DataFrame, run: TrainedRun) -> str:
+    target = table["target"].iloc[0]
+    lines = []
+    for record in table.itertuples(index=False):
+        mark = f"  (known in {record.known})" if record.known else ""
+        lines.append(f"{record.rank:>3}. {getattr(record, target):<40} {record.score:8.3f}{mark}")
+    weights = [c for c in table.columns if c.startswith("weight_")]
+    if "group" in table.columns:
+        shares = ", ".join(f"{c.removeprefix('weight_')} {table[c].iloc[0]:.2f}" for c in weights)
+        lines.append(f"routed to group {int(table['group'].iloc[0])} of "
+                     f"{run.config.model.num_groups}; modality weights: {shares}")
+    return "\n".join(lines)

@@ -30,8 +30,10 @@ from roam_graph.training import distributed
 from roam_graph.training.config import (
     REGIMES,
     default_config_path,
+    default_out,
     load_config,
     prepare_options,
+    width_overrides,
     with_seed,
 )
 from roam_graph.training.reports import summarize_runs, summary_markdown
@@ -83,7 +85,6 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
 
 
 def overrides(args: argparse.Namespace) -> dict[str, object]:
-    dim = args.dim
     return {
         "source": str(args.source) if args.source else None,
         "data_dir": str(args.data_dir) if args.data_dir else None,
@@ -91,8 +92,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "model.model": args.model, "model.variant": args.variant,
         "model.modalities": args.modalities.split(",") if args.modalities else None,
         "model.num_groups": args.groups, "model.input_noise": args.input_noise,
-        "model.dim": dim, "model.relation_dim": dim, "model.expert_hidden": dim,
-        "model.cost_hidden": dim,
+        **width_overrides(args.dim),
         "training.epochs": args.epochs, "training.batch_size": args.batch_size,
         "training.lr": args.lr, "training.loss": args.loss,
         # --large-graph implies negative sampling; an explicit --training 1-n is refused later
@@ -129,8 +129,7 @@ def train_and_report(args: argparse.Namespace) -> int:
         kg = prepare_graph(prepare_options(config), log=say).kg
     say(repr(kg))
     model = config.model
-    out = args.out or Path("runs") / config.graph / f"{model.model}-{model.variant}" / \
-        f"seed{config.seed}"
+    out = args.out or default_out(config)
     results = []
     for index in range(args.runs):
         run_config = with_seed(config, config.seed + index)

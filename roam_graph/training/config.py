@@ -189,3 +189,42 @@ def parse_settings(items: list[str]) -> dict[str, object]:
         except yaml.YAMLError:
             raise DataError(f"--set {item!r}: {value!r} is not a valid YAML value") from None
     return settings
+
+
+#: The model widths ``--dim`` (and ``dim=`` of the Python API) set together.
+WIDTHS = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
+
+
+def width_overrides(dim: int | None) -> dict[str, int | None]:
+    """``--dim N``: one number for every model width (embedding, relation, expert hidden,
+    gating hidden), so that a smaller model stays balanced."""
+    return {f"model.{name}": dim for name in WIDTHS}
+
+
+def keyword_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Python keywords -> ``load_config`` override keys: top-level fields as they are, ``dim``
+    as ``--dim`` (an explicit ``relation_dim`` etc. still wins), any other name in the first
+    section that has it (model, training, evaluation: ``batch_size`` is the training batch).
+    Dotted keys (``evaluation.batch_size``) pass through; paths become text."""
+    sections = {"model": ModelConfig, "training": TrainingConfig, "evaluation": EvaluationConfig}
+    section_fields = {name: {f.name for f in fields(kind)} for name, kind in sections.items()}
+    top = {f.name for f in fields(ExperimentConfig)} - set(sections)
+    settings: dict[str, Any] = width_overrides(values["dim"]) if "dim" in values else {}
+    for key, value in values.items():
+        if key == "dim":
+            continue
+        section = next((name for name, names in section_fields.items() if key in names), None)
+        if "." not in key and key not in top and section is None:
+            known = sorted(top.union(*section_fields.values()))
+            raise DataError(f"unknown setting {key!r}; known: {', '.join(known)}")
+        # paths as text: the config is saved as JSON and inside weights-only checkpoints
+        settings[key if "." in key or key in top else f"{section}.{key}"] = \
+            str(value) if isinstance(value, Path) else value
+    return settings
+
+
+def default_out(config: ExperimentConfig) -> Path:
+    """Where a run goes without ``--out``: ``runs/<graph>/<model>-<variant>/seed<S>``."""
+    model = config.model
+    return Path("runs") / config.graph / f"{model.model}-{model.variant}" / f"seed{config.seed}"
+
