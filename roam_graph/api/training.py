@@ -16,6 +16,7 @@ from typing import Any
 
 from roam_graph.api.trained import TrainedRun
 from roam_graph.graph.prepare import prepare_graph
+from roam_graph.tracking import tracking
 from roam_graph.training.checkpoint import load_trained_model
 from roam_graph.training.config import (
     default_config_path,
@@ -30,15 +31,19 @@ from roam_graph.training.trainer import resolve_device, run_training
 def train(config: str | Path | None = None, *, graph: str | None = None,
           out: str | Path | None = None, resume: bool = False,
           log: Callable[[str], None] | None = None, progress: bool = False,
-          settings: dict[str, Any] | None = None, **keywords: Any) -> TrainedRun:
+          tracker: str | None = None, settings: dict[str, Any] | None = None,
+          **keywords: Any) -> TrainedRun:
     """Train one run (selected on validation, tested once, files in ``out``: docs/training.md)
-    and return it loaded. ``log=print`` shows the per-evaluation lines; nothing by default."""
+    and return it loaded. ``log=print`` shows the per-evaluation lines; nothing by default.
+    ``tracker="tensorboard"`` also logs every evaluation there (roam_graph.tracking)."""
     path = Path(config) if config is not None else default_config_path(graph or "synthetic")
     overrides = {**keyword_settings(keywords), **(settings or {})}
     resolved = load_config(path, overrides, graph=graph)
     say = log or (lambda _: None)
     kg = prepare_graph(prepare_options(resolved), log=say).kg
     folder = Path(out) if out is not None else default_out(resolved)
-    run_training(resolved, kg, folder, resume=resume, log=say, progress=progress)
+    with tracking(tracker, folder) as observer:
+        run_training(resolved, kg, folder, resume=resume, log=say, progress=progress,
+                     tracker=observer)
     device = resolve_device(resolved.device)
     return TrainedRun(folder, resolved, kg, load_trained_model(folder, kg, str(device)), device)

@@ -26,6 +26,7 @@ from roam_graph.evaluation import build_filter
 from roam_graph.evaluation.baselines import random_scorer_metrics
 from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model.config import MODELS, VARIANTS
+from roam_graph.tracking import TRACKERS, tracking
 from roam_graph.training import distributed
 from roam_graph.training.config import (
     REGIMES,
@@ -71,6 +72,10 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tracker", choices=TRACKERS, default="none",
+                   help="also log each evaluation (losses, validation metrics, routing "
+                        "diagnostics) to tensorboard: <out>/tensorboard (extra "
+                        "roam-graph[tensorboard])")
     p.add_argument("--large-graph", action="store_true",
                    help="large-graph mode: negative sampling (implies --training "
                         "negative-sampling), sparse entity embeddings with SparseAdam, evaluation "
@@ -140,8 +145,11 @@ def train_and_report(args: argparse.Namespace) -> int:
             f" queries per step")
         say(f"run {index + 1}/{args.runs}: {model.model} ({model.variant}), seed "
             f"{run_config.seed}, {run_config.training.regime}, out {run_out}{ranks}")
-        results.append(run_training(run_config, kg, run_out, resume=args.resume, log=say,
-                                    progress=not args.quiet, context=context))
+        main_rank = context is None or context.is_main  # rank 0 alone tracks
+        with tracking(args.tracker if main_rank else None, run_out) as tracker:
+            results.append(run_training(run_config, kg, run_out, resume=args.resume, log=say,
+                                        progress=not args.quiet, context=context,
+                                        tracker=tracker))
     if context is not None and not context.is_main:
         return 0  # rank 0 writes the summary and prints the results
     random_mrr = random_scorer_metrics(kg, build_filter(kg), seed=config.seed)["mrr"]

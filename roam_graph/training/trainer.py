@@ -36,6 +36,7 @@ from roam_graph.sampling import (
     dense_targets,
     make_negative_sampler,
 )
+from roam_graph.tracking import Tracker
 from roam_graph.training import distributed
 from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from roam_graph.training.config import ExperimentConfig
@@ -210,10 +211,13 @@ def check_resumable(saved: dict[str, Any], current: ExperimentConfig, path: Path
 def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool = False,
                  log: Log = print, progress: bool = True,
                  train_triples: torch.Tensor | None = None,
-                 context: DistributedContext | None = None) -> RunResult:
+                 context: DistributedContext | None = None,
+                 tracker: Tracker | None = None) -> RunResult:
     """Train, select on validation, test once; files go to ``out`` (README: Output files).
     With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs and
-    writes files, and every rank returns rank 0's result."""
+    writes files, and every rank returns rank 0's result. ``tracker`` (roam_graph.tracking)
+    receives each history row and the test metrics; it observes, it never steers training
+    (except by raising, as a pruning search does); the caller closes it."""
     out.mkdir(parents=True, exist_ok=True)
     main = context is None or context.is_main
     log, progress = (log, progress) if main else (_silent, False)
@@ -257,6 +261,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
             row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
                    **_routing_columns(model, kg, device, progress_state)}
             progress_state["history"].append(row)
+            if tracker is not None:
+                tracker.log_evaluation(epoch, row)
             log(f"epoch {epoch}: loss {stats['loss_triple']:.4f} (ot {stats['loss_ot']:.4f}), "
                 f"valid MRR {valid.headline['mrr']:.4f}, {stats['queries_per_second']:.0f} q/s")
             if valid.headline["mrr"] > progress_state["best_mrr"]:
@@ -288,6 +294,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         progress_state["routing"] = routing_diagnostics(
             model, diagnostic_queries(kg.triples("valid"), kg.num_relations), device).columns()
     write_metrics(out, test, kg.relation_names, progress_state, config)
+    if tracker is not None:
+        tracker.log_test(progress_state["best_epoch"], test.headline)
     result = RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
                        progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
     return distributed.share(context, result)
