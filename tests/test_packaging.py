@@ -58,7 +58,8 @@ def test_roam_dispatches_to_each_subcommand_and_pipelines_scripts_run_the_same_f
     listing = capsys.readouterr().out
     assert all(f"  {name} " in listing for name in cli.COMMANDS)
     assert cli.main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
-    for name in ("prepare", "run", "experiments", "sample", "predict", "export", "compare"):
+    for name in ("prepare", "run", "experiments", "sample", "predict", "export",
+                 "compare", "tune"):
         spec = importlib.util.spec_from_file_location(f"pipeline_{name}",
                                                       REPO / "pipelines" / f"{name}.py")
         script = importlib.util.module_from_spec(spec)

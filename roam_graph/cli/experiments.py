@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=list(SUITES), help="which table or figure")
     p.add_argument("--list", action="store_true", help="list the suites and their rows")
-    p.add_argument("--graph", default="synthetic")
+    p.add_argument("--graph", help="graph name (default: the --config's graph, else synthetic)")
     p.add_argument("--source", type=Path, help="folder with the graph's files")
     p.add_argument("--data-dir", type=Path, help="cache folder (default $ROAM_DATA_DIR or ./data)")
     p.add_argument("--config", type=Path, help="YAML config (default configs/<graph>.yaml)")
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"error: --runs must be >= 1, got {args.runs}", file=sys.stderr)
         return 2
     suite = get_suite(args.suite)
-    base = load_config(args.config or default_config_path(args.graph), overrides(args),
-                       graph=args.graph)
+    base = load_config(args.config or default_config_path(args.graph or "synthetic"),
+                       overrides(args), graph=args.graph)
     started = time.perf_counter()
     kg = prepare_graph(prepare_options(base)).kg
     print(repr(kg))

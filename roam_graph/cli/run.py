@@ -44,7 +44,7 @@ from roam_graph.training.trainer import run_training
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
+    p.add_argument("--graph", help="graph name (default: the --config's graph, else synthetic)")
     p.add_argument("--source", type=Path, help="folder with the graph's files")
     p.add_argument("--data-dir", type=Path, help="cache folder (default $ROAM_DATA_DIR or ./data)")
     p.add_argument("--config", type=Path, help="YAML config (default configs/<graph>.yaml)")
@@ -125,8 +125,8 @@ def train_and_report(args: argparse.Namespace) -> int:
     if args.runs < 1:
         print(f"error: --runs must be >= 1, got {args.runs}", file=sys.stderr)
         return 2
-    config = load_config(args.config or default_config_path(args.graph), overrides(args),
-                         graph=args.graph)
+    config = load_config(args.config or default_config_path(args.graph or "synthetic"),
+                         overrides(args), graph=args.graph)
     context = distributed.init_distributed(config.device) if args.distributed else None
     say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
     started = time.perf_counter()

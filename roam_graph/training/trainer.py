@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from roam_graph.atomic import write_json
 from roam_graph.data.errors import DataError
 from roam_graph.evaluation import EvaluationResult, ModelScorer, build_filter, evaluate
 from roam_graph.evaluation.metrics import relation_categories
@@ -212,12 +213,13 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
                  log: Log = print, progress: bool = True,
                  train_triples: torch.Tensor | None = None,
                  context: DistributedContext | None = None,
-                 tracker: Tracker | None = None) -> RunResult:
+                 tracker: Tracker | None = None, evaluate_test: bool = True) -> RunResult:
     """Train, select on validation, test once; files go to ``out`` (README: Output files).
     With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs and
     writes files, and every rank returns rank 0's result. ``tracker`` (roam_graph.tracking)
     receives each history row and the test metrics; it observes, it never steers training
-    (except by raising, as a pruning search does); the caller closes it."""
+    (except by raising, as a pruning search does); the caller closes it. ``evaluate_test=False``
+    (a search trial) ends after selection: no test evaluation, no metrics.json, empty test."""
     out.mkdir(parents=True, exist_ok=True)
     main = context is None or context.is_main
     log, progress = (log, progress) if main else (_silent, False)
@@ -261,8 +263,6 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
             row = {"epoch": epoch, **stats, **{f"valid_{k}": v for k, v in valid.headline.items()},
                    **_routing_columns(model, kg, device, progress_state)}
             progress_state["history"].append(row)
-            if tracker is not None:
-                tracker.log_evaluation(epoch, row)
             log(f"epoch {epoch}: loss {stats['loss_triple']:.4f} (ot {stats['loss_ot']:.4f}), "
                 f"valid MRR {valid.headline['mrr']:.4f}, {stats['queries_per_second']:.0f} q/s")
             if valid.headline["mrr"] > progress_state["best_mrr"]:
@@ -276,6 +276,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
                     log(f"early stop at epoch {epoch}: no better validation MRR for "
                         f"{training.patience} evaluations")
             write_history(out / "history.csv", progress_state["history"])
+            if tracker is not None:  # after the files: a pruned run keeps its last evaluation
+                tracker.log_evaluation(epoch, row)
         if main:
             save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
         # rank 0 decides early stopping; the others wait here for its evaluation and checkpoint
@@ -286,6 +288,11 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         if not main:
             return distributed.share(context, None)
     last_epoch = progress_state["history"][-1]["epoch"] if progress_state["history"] else 0
+    if not evaluate_test:  # the test split stays unseen: selection data only
+        write_json(out / "config.json", config.to_dict())
+        return distributed.share(context, RunResult(
+            out, {}, progress_state.get("best_validation", {}), progress_state["best_epoch"],
+            last_epoch, progress_state["stopped_early"]))
     best = load_checkpoint(out / "best.pt", device)
     model.load_state_dict(best["model"])
     test = evaluate_split(model, kg, "test", known, categories, config, device,
