@@ -65,8 +65,8 @@ def atomic_directory(path: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def write_table(path: Path, frame: Any) -> None:
-    """A pandas DataFrame as CSV (``.csv``) or tab-separated text (any other suffix), atomically;
-    floats with 7 significant digits (float32 precision)."""
+    """A pandas DataFrame as CSV (``.csv``) or tab-separated text (any other suffix), atomically,
+    without the index; missing values as empty cells."""
     separator = "," if Path(path).suffix.lower() == ".csv" else "\t"
     with atomic_path(path) as temporary:
-        frame.to_csv(temporary, sep=separator, index=False, float_format="%.7g")
+        frame.to_csv(temporary, sep=separator, index=False)
