@@ -31,16 +31,18 @@ from roam_graph.training.trainer import resolve_device, run_training
 def train(config: str | Path | None = None, *, graph: str | None = None,
           out: str | Path | None = None, resume: bool = False,
           log: Callable[[str], None] | None = None, progress: bool = False,
-          tracker: str | None = None, settings: dict[str, Any] | None = None,
+          tracker: str | None = None, download: bool = True,
+          settings: dict[str, Any] | None = None,
           **keywords: Any) -> TrainedRun:
     """Train one run (selected on validation, tested once, files in ``out``: docs/training.md)
     and return it loaded. ``log=print`` shows the per-evaluation lines; nothing by default.
-    ``tracker="tensorboard"`` also logs every evaluation there (roam_graph.tracking)."""
+    ``tracker="tensorboard"`` also logs every evaluation there (roam_graph.tracking);
+    ``download=False`` reports a registered graph's missing files instead of fetching them."""
     path = Path(config) if config is not None else default_config_path(graph or "synthetic")
     overrides = {**keyword_settings(keywords), **(settings or {})}
     resolved = load_config(path, overrides, graph=graph)
     say = log or (lambda _: None)
-    kg = prepare_graph(prepare_options(resolved), log=say).kg
+    kg = prepare_graph(prepare_options(resolved, download), log=say).kg
     folder = Path(out) if out is not None else default_out(resolved)
     with tracking(tracker, folder) as observer:
         run_training(resolved, kg, folder, resume=resume, log=say, progress=progress,

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from roam_graph.cli._options import add_download_flag
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.experiments.report import write_suite_outputs
 from roam_graph.experiments.runner import run_suite
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
     p.add_argument("--out", type=Path, help="default runs/<graph>/experiments/<suite>")
     p.add_argument("--in-process", action="store_true",
                    help="train in this process (faster start; peak memory is then not per run)")
+    add_download_flag(p)
     return p.parse_args(argv)
 
 
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     base = load_config(args.config or default_config_path(args.graph or "synthetic"),
                        overrides(args), graph=args.graph)
     started = time.perf_counter()
-    kg = prepare_graph(prepare_options(base)).kg
+    kg = prepare_graph(prepare_options(base, download=not args.no_download)).kg
     print(repr(kg))
     out = args.out or Path("runs") / base.graph / "experiments" / suite.name
     only = [name.strip() for name in args.rows.split(",")] if args.rows else None

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from roam_graph.api.export import FORMATS
-from roam_graph.cli._finished_run import add_run_arguments, load
+from roam_graph.cli._options import add_run_arguments, load
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:

@@ -27,7 +27,7 @@ import pandas as pd
 from roam_graph.api.queries import TARGETS, NamedRow, read_rows
 from roam_graph.api.trained import TrainedRun
 from roam_graph.atomic import write_table
-from roam_graph.cli._finished_run import add_run_arguments, load
+from roam_graph.cli._options import add_run_arguments, load
 from roam_graph.data.errors import DataError
 
 SKIP_HINT = "--skip-unknown predicts the rest"

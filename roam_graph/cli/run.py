@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from roam_graph.atomic import write_json
+from roam_graph.cli._options import add_download_flag
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.evaluation import build_filter
 from roam_graph.evaluation.baselines import random_scorer_metrics
@@ -86,6 +87,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training (DDP) under torchrun, e.g. torchrun --standalone "
                         "--nproc_per_node=2 pipelines/run.py --distributed (docs/distributed.md)")
+    add_download_flag(p)
     return p.parse_args(argv)
 
 
@@ -131,7 +133,7 @@ def train_and_report(args: argparse.Namespace) -> int:
     say = print if context is None or context.is_main else _silent  # rank 0 speaks for all
     started = time.perf_counter()
     with distributed.local_main_first(context):  # one process per node fills the cache
-        kg = prepare_graph(prepare_options(config), log=say).kg
+        kg = prepare_graph(prepare_options(config, download=not args.no_download), log=say).kg
     say(repr(kg))
     model = config.model
     out = args.out or default_out(config)

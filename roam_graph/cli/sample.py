@@ -19,6 +19,7 @@ import argparse
 import time
 from pathlib import Path
 
+from roam_graph.cli._options import add_download_flag
 from roam_graph.data.errors import DataError
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.experiments.sampling_study import GROUPS, run_study, select, study_config
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
                    help="k of the base configuration and of the strategy group (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    add_download_flag(p)
     return p.parse_args(argv)
 
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         data_dir=str(args.data_dir) if args.data_dir else None,
                         text_encoder=args.text_encoder)
     started = time.perf_counter()
-    kg = prepare_graph(prepare_options(base)).kg
+    kg = prepare_graph(prepare_options(base, download=not args.no_download)).kg
     print(repr(kg))
     out = args.out or Path("runs") / base.graph / "sampling"
     print(f"{len(configurations)} configurations, {base.model.model} d={base.model.dim}, "

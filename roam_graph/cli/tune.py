@@ -20,6 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
+from roam_graph.cli._options import add_download_flag
 from roam_graph.data.errors import DataError
 from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.graph.prepare import prepare_graph
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key of the base configuration, as in roam experiments")
     p.add_argument("--out", type=Path, help="default runs/<graph>/tune/<model>-<variant>")
+    add_download_flag(p)
     return p.parse_args(argv)
 
 
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                        {**flags, **parse_settings(args.set)}, graph=args.graph)
     space = load_space(args.space or default_space_path(base.model.model))
     started = time.perf_counter()
-    kg = prepare_graph(prepare_options(base)).kg
+    kg = prepare_graph(prepare_options(base, download=not args.no_download)).kg
     print(repr(kg))
     out = args.out or Path("runs") / base.graph / "tune" / \
         f"{base.model.model}-{base.model.variant}"

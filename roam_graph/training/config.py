@@ -164,11 +164,12 @@ def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
     return replace(config, seed=seed)
 
 
-def prepare_options(config: ExperimentConfig) -> PrepareOptions:
-    """What ``prepare_graph`` needs to load the graph a configuration names."""
+def prepare_options(config: ExperimentConfig, download: bool = False) -> PrepareOptions:
+    """What ``prepare_graph`` needs to load the graph a configuration names; ``download``:
+    fetch a registered graph's files on first use (``PrepareOptions.fetch_missing``)."""
     return PrepareOptions(config.graph, Path(config.source) if config.source else None,
                           Path(config.data_dir) if config.data_dir else None,
-                          config.text_encoder)
+                          config.text_encoder, fetch_missing=download)
 
 
 SECTIONS = ("", "model", "training", "evaluation")

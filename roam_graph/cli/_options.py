@@ -1,4 +1,5 @@
-"""Options shared by the subcommands that read a finished run (predict, export)."""
+"""Options shared by several subcommands: reading a finished run (predict, export) and
+downloading a registered graph on first use (run, experiments, sample, tune)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load(args: argparse.Namespace) -> TrainedRun:
     return load_run(args.run, data_dir=args.data_dir, source=args.source, device=args.device)
+
+
+def add_download_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-download", action="store_true",
+                        help="do not download a registered graph's missing files on first use "
+                             "(they are fetched into <data dir>/raw/<graph>/, checksums "
+                             "verified); report them instead")
