@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import roam_graph.api as roam
-from roam_graph.api.queries import read_rows
 from roam_graph.data.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,27 +77,29 @@ def test_unknown_names_are_reported_together_or_skipped(runs) -> None:
     assert "query 1: unknown relation 'rX'" in message
     table = run.predict_tails(bad, top_k=2, skip_unknown=True)
     assert set(table["query"]) == {2} and len(table.attrs["skipped"]) == 2
+    with pytest.raises(DataError, match="no row is left to predict"):
+        run.predict_tails(bad[:2], skip_unknown=True)
 
 
 def test_query_files_take_tabs_commas_headers_and_question_marks(tmp_path: Path) -> None:
     tsv = tmp_path / "q.tsv"
     tsv.write_text("# comment\ne00042\tr03\n\n?\tr03\te00007\ne00001\tr01\t?\n")
-    rows = read_rows(tsv)
+    rows = roam.read_queries(tsv)
     assert [(r.line, r.target) for r in rows] == [(2, "tail"), (4, "head"), (5, "tail")]
     csv = tmp_path / "q.csv"
     csv.write_text("relation,tail\nr03,e00007\n")
-    assert [(r.head, r.relation, r.tail, r.line) for r in read_rows(csv)] == \
+    assert [(r.head, r.relation, r.tail, r.line) for r in roam.read_queries(csv)] == \
         [(None, "r03", "e00007", 2)]
     heads = tmp_path / "heads.tsv"
     heads.write_text("r03\te00007\n")
-    assert read_rows(heads, target="head")[0].tail == "e00007"
+    assert roam.read_queries(heads, target="head")[0].tail == "e00007"
 
 
 def test_malformed_query_lines_are_listed_with_their_line_numbers(tmp_path: Path) -> None:
     path = tmp_path / "q.tsv"
     path.write_text("e1\tr1\ne1\tr1\te2\ta\tb\n?\tr1\t?\n")
     with pytest.raises(DataError) as error:
-        read_rows(path)
+        roam.read_queries(path)
     message = str(error.value)
     assert "2 malformed line(s)" in message
     assert f"{path}:2: expected 2 or 3 fields, got 5" in message
@@ -106,7 +107,7 @@ def test_malformed_query_lines_are_listed_with_their_line_numbers(tmp_path: Path
     triples = tmp_path / "t.tsv"
     triples.write_text("e1\tr1\t?\n")
     with pytest.raises(DataError, match=r"t.tsv:1: the tail is missing"):
-        read_rows(triples, complete=True)
+        roam.read_queries(triples, complete=True)
 
 
 def test_export_writes_dgl_ke_layout_with_names_and_config(runs, tmp_path: Path) -> None:

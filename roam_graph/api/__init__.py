@@ -12,10 +12,9 @@ Tables carry entity and relation names; ``read_queries`` reads a TSV/CSV file of
 triples) with line numbers, so unknown names are reported with their line (docs/api.md).
 """
 
-from roam_graph.api.queries import NamedRow, read_rows
+from roam_graph.api.queries import NamedRow
+from roam_graph.api.queries import read_rows as read_queries
 from roam_graph.api.trained import TrainedRun, load_run
 from roam_graph.api.training import train
 
-read_queries = read_rows
-
-__all__ = ["NamedRow", "TrainedRun", "load_run", "read_queries", "read_rows", "train"]
+__all__ = ["NamedRow", "TrainedRun", "load_run", "read_queries", "train"]

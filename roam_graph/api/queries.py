@@ -163,9 +163,10 @@ def resolve(kg: MultimodalKG, rows: Sequence[NamedRow], skip_unknown: bool = Fal
             kept.append(row)
         except _Unknown as unknown:
             problems.append(f"{row.where}: " + "; ".join(unknown.args[0]))
-    if problems and not skip_unknown:
+    if problems and (not skip_unknown or not kept):
+        advice = hint if kept else "no row is left to predict"
         raise DataError(f"{len(problems)} row(s) with unknown names, nothing was predicted "
-                        f"({hint}):\n  " + "\n  ".join(problems))
+                        f"({advice}):\n  " + "\n  ".join(problems))
     tensor = torch.tensor(ids, dtype=torch.int64).view(-1, 3)
     return Resolved(tuple(kept), tensor, tuple(problems))
 
