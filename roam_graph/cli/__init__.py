@@ -36,8 +36,9 @@ Main = Callable[..., int]
 def run_command(main: Main, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run a subcommand's ``main`` and return its exit code; a ``DataError`` becomes one line on
     stderr and code 2, Ctrl-C code 130."""
-    try:
-        return main(None if argv is None else list(argv), prog)
+    args = None if argv is None else list(argv)
+    try:  # prog only when given: pipelines/partition.py and train_dist.py take argv alone
+        return main(args) if prog is None else main(args, prog)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
