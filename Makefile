@@ -10,7 +10,7 @@ export PIP_CACHE_DIR
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev,text]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,text,tune,tensorboard]'
 	touch $@
 
 venv: $(VENV)/.installed

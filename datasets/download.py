@@ -7,6 +7,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from roam_datasets.registry import RemoteFile
 from roam_graph.atomic import atomic_path
 from roam_graph.data.errors import DataError
@@ -43,15 +45,24 @@ def fetch_file(remote: RemoteFile, folder: Path, timeout: float = 60.0) -> Path:
     try:
         with atomic_path(destination) as temporary:
             with urllib.request.urlopen(remote.url, timeout=timeout) as response, \
-                    open(temporary, "wb") as out:
+                    open(temporary, "wb") as out, \
+                    tqdm(total=_length(response), unit="B", unit_scale=True, desc=remote.name,
+                         disable=None, leave=False) as bar:   # disable=None: shown on a tty
                 while block := response.read(1 << 20):
                     out.write(block)
+                    bar.update(len(block))
             verify_checksum(temporary, remote.sha256)
     except OSError as error:
         raise DataError(f"could not download {remote.name} from {remote.url}: {error}") from None
     except DataError as error:
         raise DataError(f"downloaded from {remote.url}: {error}") from None
     return destination
+
+
+def _length(response: object) -> int | None:
+    """The body's size from Content-Length, None when the server does not say."""
+    length = getattr(response, "headers", {}).get("Content-Length")
+    return int(length) if length and str(length).isdigit() else None
 
 
 def fetch_all(remotes: Sequence[RemoteFile], folder: Path) -> list[Path]:
@@ -62,6 +73,7 @@ def missing_files_message(graph: str, remotes: Sequence[RemoteFile], folder: Pat
     """What to tell a user who has neither the files nor a network."""
     lines = [f"graph {graph!r}: these files are missing from {folder}:"]
     lines += [f"  {r.name}  <- {r.url}" for r in remotes]
-    lines.append("Download them there (python pipelines/prepare.py --graph "
-                 f"{graph} --download) or point --source at a folder that has them.")
+    lines.append(f"Download them there (roam prepare --graph {graph} --download; roam run "
+                 "does it on first use unless --no-download) or point --source at a folder "
+                 "that has them.")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from roam_graph.graph.prepare import DATA_DIR_ENV, PrepareOptions, prepare_graph
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__)
     parser.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
     parser.add_argument("--source", type=Path, help="folder with the graph's files")
     parser.add_argument("--data-dir", type=Path,

@@ -1,60 +1,11 @@
 """Turn a benchmark's files (or your own graph's) into a cached multimodal DGL graph.
 
-    python pipelines/prepare.py --graph db15k --source ../shared/datasets/db15k --stats
-    python pipelines/prepare.py --graph fb15k237img --source DIR --text-encoder minilm
-    python pipelines/prepare.py --graph synthetic --stats
-    python pipelines/prepare.py --graph mygraph --source DIR   # generic TSV, docs/data-formats.md
+The command lives in roam_graph/cli/prepare.py; `roam prepare` runs the same function.
+This script keeps `python pipelines/prepare.py ...` working from a checkout.
 """
 
-from __future__ import annotations
-
-import argparse
-import time
-from pathlib import Path
-
-from _cli import Parser, non_negative_int, run_main
-from roam_graph.data.formats import FORMATS
-from roam_graph.data.stats import graph_statistics
-from roam_graph.data.text import TEXT_ENCODERS
-from roam_graph.graph.prepare import DATA_DIR_ENV, PrepareOptions, prepare_graph
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--graph", default="synthetic",
-                        help="registered graph (db15k, mkg-w, mkg-y, kvc16k, fb15k237img, "
-                             "synthetic, synthetic-tiny, synthetic-routing) or a name for your "
-                             "own graph")
-    parser.add_argument("--source", type=Path, help="folder with the graph's files")
-    parser.add_argument("--data-dir", type=Path,
-                        help=f"where caches go (default: ${DATA_DIR_ENV} or ./data)")
-    parser.add_argument("--text-encoder", choices=TEXT_ENCODERS, default="none",
-                        help="compute text features from entity names/descriptions")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch the published files and verify their checksums")
-    parser.add_argument("--format", choices=FORMATS,
-                        help="file format of a graph of your own (default: tsv; a registered "
-                             "graph's own format may be repeated)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the synthetic graph")
-    parser.add_argument("--stats", action="store_true", help="print the graph's statistics")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    prepared = prepare_graph(PrepareOptions(
-        graph=args.graph, source=args.source, data_dir=args.data_dir,
-        text_encoder=args.text_encoder, download=args.download, format=args.format,
-        seed=args.seed))
-    seconds = time.perf_counter() - started
-    state = "built" if prepared.rebuilt else "loaded from cache"
-    print(f"{prepared.kg!r}\n{state} in {seconds:.2f} s: {prepared.folder}")
-    if args.stats:
-        print(graph_statistics(prepared.kg.to_data()).format_table())
-    return 0
-
+from _cli import run_main
+from roam_graph.cli.prepare import main
 
 if __name__ == "__main__":
     run_main(main)

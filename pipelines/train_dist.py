@@ -29,7 +29,7 @@ DEFAULTS = DistTrainConfig()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__)
     p.add_argument("--partition-config", type=Path, required=True,
                    help="DIR/<graph>.json written by pipelines/partition.py")
     p.add_argument("--ip-config", type=Path, default=os.environ.get("DGL_IP_CONFIG"),

@@ -59,3 +59,43 @@ def test_registry_checksums_match_the_shared_files(shared_datasets: Path) -> Non
 def test_every_benchmark_is_registered() -> None:
     assert set(REGISTERED) == {"db15k", "mkg-w", "mkg-y", "kvc16k", "fb15k237img"}
     assert get_spec("db15k").format == "openke"
+
+
+def registered_tsv_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A registered graph 'tinyreg' whose published files are file:// URLs in tmp_path."""
+    from roam_datasets.registry import REGISTERED, DatasetSpec
+    remote = tmp_path / "published"
+    remote.mkdir()
+    contents = {"train.tsv": "a\tr\tb\nb\tr\tc\nc\ts\ta\na\ts\tb\n", "valid.tsv": "a\ts\tc\n",
+                "test.tsv": "b\ts\ta\n"}
+    files = []
+    for name, text in contents.items():
+        (remote / name).write_text(text)
+        files.append(RemoteFile(name, (remote / name).as_uri(),
+                                hashlib.sha256(text.encode()).hexdigest()))
+    monkeypatch.setitem(REGISTERED, "tinyreg", DatasetSpec("tinyreg", "tiny", "tsv",
+                                                           tuple(files)))
+    return "tinyreg"
+
+
+def test_run_downloads_a_registered_graph_on_first_use_and_no_download_refuses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from roam_graph.cli import main
+    graph = registered_tsv_graph(tmp_path, monkeypatch)
+    command = ["run", "--graph", graph, "--model", "tucker", "--epochs", "1", "--dim", "4",
+               "--quiet"]
+    code = main([*command, "--data-dir", str(tmp_path / "fresh"), "--no-download",
+                 "--out", str(tmp_path / "refused")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "these files are missing" in error and "published/train.tsv" in error
+    assert not (tmp_path / "fresh" / "raw" / graph / "train.tsv").exists()
+    code = main([*command, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    assert "first use, downloading 3 file(s)" in capsys.readouterr().out
+    raw = tmp_path / "data" / "raw" / graph
+    assert sorted(p.name for p in raw.iterdir()) == ["test.tsv", "train.tsv", "valid.tsv"]
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    code = main([*command, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "two")])
+    assert code == 0 and "downloading" not in capsys.readouterr().out  # used as they are

@@ -170,14 +170,9 @@ def test_the_table_keeps_the_paper_row_order_and_marks_rows_not_run():
 
 
 def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
-    sys.path.insert(0, str(REPO / "pipelines"))
-    try:
-        import experiments
-    finally:
-        sys.path.remove(str(REPO / "pipelines"))
-    settings, origins = experiments.parse_settings(["model.expert_form=residual",
-                                                    "training.lr=1e-2",
-                                                    "model.attention_noise=false"])
+    from roam_graph.training.config import parse_settings
+    settings, origins = parse_settings(["model.expert_form=residual", "training.lr=1e-2",
+                                        "model.attention_noise=false"])
     assert settings == {"model.expert_form": "residual", "training.lr": 0.01,
                         "model.attention_noise": False}
     assert origins["training.lr"] == "--set 'training.lr=1e-2'"  # errors name the --set item
@@ -186,9 +181,9 @@ def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
     assert (row.model.expert_form, row.training.lr, row.model.attention_noise) == \
         ("residual", 0.01, False)
     with pytest.raises(DataError, match="--set 'optimiser.lr=1': expected KEY=VALUE"):
-        experiments.parse_settings(["optimiser.lr=1"])
+        parse_settings(["optimiser.lr=1"])
     with pytest.raises(DataError, match="--set 'lr': expected KEY=VALUE"):
-        experiments.parse_settings(["lr"])
+        parse_settings(["lr"])
 
 
 def test_figures_read_histories_whose_epochs_were_not_all_evaluated(tmp_path):

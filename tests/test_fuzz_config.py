@@ -116,17 +116,30 @@ def test_flag_errors_name_the_flag(run_module: ModuleType, flags: list[str], mes
 
 
 @pytest.mark.parametrize("pipeline", ["run", "experiments", "sample", "prepare", "partition",
-                                      "predict", "train_dist"])
+                                      "predict", "train_dist", "tune"])
 def test_integer_options_are_checked_when_parsed(pipeline: str, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     flag = {"prepare": "--seed", "partition": "--parts", "predict": "--top",
-            "train_dist": "--epochs"}.get(pipeline, "--epochs")
+            "train_dist": "--epochs", "tune": "--trials"}.get(pipeline, "--epochs")
     required = {"partition": ["--out", str(tmp_path)], "experiments": ["--suite", "main"],
                 "predict": ["--run", str(tmp_path), "--head", "a", "--relation", "r"],
                 "train_dist": ["--partition-config", str(tmp_path / "p.json")]}
     code, err = run_cli(load_pipeline(pipeline), [*required.get(pipeline, []), flag, "-3"],
                         capsys)
     assert code == 2 and f"argument {flag}: must be >= " in err and err.count("\n") == 1, err
+
+
+def test_the_roam_command_reports_flag_errors_in_one_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from roam_graph.cli import main
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--graph", "synthetic-tiny", "--epochs", "0"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err == ("error: argument --epochs: must be >= 1, got 0 "
+                                            "(see roam run --help)\n")
+    assert main(["run", "--graph", "synthetic-tiny", "--format", "openke"]) == 2
+    assert capsys.readouterr().err.startswith("error: --format: graph 'synthetic-tiny' is "
+                                              "generated")
 
 
 def test_the_command_line_prints_one_line_and_no_traceback(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_predict_names_an_unknown_entity(two_runs: tuple[Path, Path]) -> None:
     out, data_dir = two_runs
     result = pipeline("predict", "--run", str(out / "run-0"), "--head", "nobody",
                       "--relation", "r03", data_dir=data_dir)
-    assert result.returncode == 2 and "has no entity 'nobody'" in result.stderr
+    assert result.returncode == 2 and "unknown head entity 'nobody'" in result.stderr
 
 
 def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:

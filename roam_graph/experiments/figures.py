@@ -19,10 +19,11 @@ import torch
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
 from roam_graph.atomic import atomic_path
-from roam_graph.experiments.runner import RunRecord, read_history
+from roam_graph.experiments.runner import RunRecord
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model.introspection import entity_modality_weights, routing_report
 from roam_graph.training.checkpoint import load_trained_model
+from roam_graph.training.reports import read_history
 
 
 def new_figure(columns: int, size: tuple[float, float], **options: Any) -> tuple[Figure, Any]:

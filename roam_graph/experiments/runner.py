@@ -9,7 +9,6 @@ suite and peak memory is measured per run (Fig. 4); ``isolate=False`` trains in 
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model.config import MODEL_DEFAULTS, VARIANTS, ModelConfig
 from roam_graph.model.inputs import available_modalities
 from roam_graph.training.config import ExperimentConfig, load_config
+from roam_graph.training.reports import read_history
 from roam_graph.training.trainer import run_training
 
 Log = Callable[[str], None]
@@ -206,14 +206,6 @@ def read_run(out: Path) -> dict[str, float]:
     for key in ROUTING_FIGURES:
         result[key] = float(routing.get(key, math.nan))
     return result
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8", newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                for row in csv.DictReader(handle)]
 
 
 def history_figures(history: Sequence[dict[str, float]], selected: int | None

@@ -11,22 +11,22 @@ one ``run_training`` run in ``OUT/runs/<name>``; configurations that resolve to 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
-from roam_graph.atomic import atomic_path
+from roam_graph.atomic import atomic_path, write_table
 from roam_graph.data.errors import DataError
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.sampling import neighbourhood_edges, random_entities, sample_edge_fraction
 from roam_graph.training.config import ExperimentConfig, default_config_path, load_config
+from roam_graph.training.reports import read_history
 from roam_graph.training.trainer import run_training
 
 Log = Callable[[str], None]
@@ -208,12 +208,6 @@ def train_or_reuse(config: ExperimentConfig, kg: MultimodalKG, out: Path,
                  progress=progress, train_triples=triples)
 
 
-def read_history(path: Path) -> list[dict[str, float]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                for row in csv.DictReader(handle)]
-
-
 def result_row(configuration: Configuration, config: ExperimentConfig, run: str, out: Path,
                triples: torch.Tensor) -> dict[str, Any]:
     """One CSV row, read back from the run's files (the same for new and reused runs)."""
@@ -267,12 +261,7 @@ def run_study(base: ExperimentConfig, kg: MultimodalKG, out: Path,
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    write_table(path, pd.DataFrame(list(rows), columns=list(COLUMNS)))
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -3,15 +3,15 @@ paper's layout: metrics in %, mean ± std over runs, the paper's MRR for the sam
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from roam_graph.atomic import atomic_path
+import pandas as pd
+
+from roam_graph.atomic import write_table
 from roam_graph.experiments.runner import ROUTING_FIGURES, RunRecord
 from roam_graph.experiments.suites import Suite
 
@@ -48,14 +48,10 @@ def write_table_csv(path: Path, suite: Suite, graph: str, table: Sequence[dict[s
     paper = {row.label: row.paper.get(graph, math.nan) for row in suite.rows}
     columns = ["suite", "graph", "label", "runs",
                *[f"{f}_{s}" for f in CSV_FIGURES for s in ("mean", "std")], "paper_mrr"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for entry in table:
-        writer.writerow({"suite": suite.name, "graph": graph, **entry,
-                         "paper_mrr": paper.get(entry["label"], math.nan)})
-    with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    frame = pd.DataFrame([{"suite": suite.name, "graph": graph, **entry,
+                           "paper_mrr": paper.get(entry["label"], math.nan)} for entry in table],
+                         columns=columns)
+    write_table(path, frame)
 
 
 def cell(entry: dict[str, Any], figure: str) -> str:

@@ -49,7 +49,9 @@ class PrepareOptions:
     source: Path | None = None
     data_dir: Path | None = None
     text_encoder: str = "none"
-    download: bool = False
+    download: bool = False      # fetch every registered file, verifying present ones too
+    fetch_missing: bool = False  # first use: fetch the registered files missing from the data
+    #                              dir's raw/<graph>/ (never into a --source folder)
     format: str | None = None
     seed: int = 0
 
@@ -72,7 +74,7 @@ def prepare_graph(options: PrepareOptions, log: Callable[[str], None] = print) -
     fmt = graph_format(options.graph, options.format)
     data_dir = Path(options.data_dir) if options.data_dir else default_data_dir()
     folder = data_dir / "prepared" / options.graph
-    source = _resolve_source(options, data_dir, fmt)
+    source = _resolve_source(options, data_dir, fmt, log)
     fingerprint = _fingerprint(options, source, fmt)
     if is_fresh(folder, fingerprint):
         return Prepared(load_prepared(folder), folder, rebuilt=False)
@@ -114,7 +116,8 @@ def graph_format(graph: str, fmt: str | None, origin: str = "--format") -> str |
     return spec.format
 
 
-def _resolve_source(options: PrepareOptions, data_dir: Path, fmt: str | None) -> Path | None:
+def _resolve_source(options: PrepareOptions, data_dir: Path, fmt: str | None,
+                    log: Callable[[str], None]) -> Path | None:
     """The folder holding the graph's files, downloading them first when asked."""
     if options.graph in SYNTHETIC:
         return None
@@ -131,6 +134,11 @@ def _resolve_source(options: PrepareOptions, data_dir: Path, fmt: str | None) ->
     missing = [f for f in spec.files if not (source / f.name).is_file()]
     if options.download:
         fetch_all(spec.all_files, source)
+    elif missing and options.fetch_missing and options.source is None:
+        absent = [f for f in spec.all_files if not (source / f.name).is_file()]
+        log(f"graph {options.graph!r}: first use, downloading {len(absent)} file(s) into "
+            f"{source} (--no-download refuses)")
+        fetch_all(absent, source)
     elif missing:
         raise DataError(missing_files_message(options.graph, missing, source))
     return source

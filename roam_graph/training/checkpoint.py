@@ -67,16 +67,19 @@ def selected_checkpoint(run: Path) -> tuple[Path, str | None]:
                     f"first epoch ended; continue it with --resume")
 
 
-def load_trained_model(run: Path, kg: Any, device: str = "cpu") -> nn.Module:
+def load_trained_model(run: Path, kg: Any, device: str = "cpu",
+                       checkpoint: Path | None = None) -> nn.Module:
     """The selected model of a finished run folder (``config.json`` + ``best.pt``), in eval
-    mode, for the graph it was trained on."""
-    for name in ("config.json", "best.pt"):
-        if not (run / name).is_file():
-            raise DataError(f"{run}: no {name}; is this the folder of a finished run?")
+    mode, for the graph it was trained on; ``checkpoint``: another file of the run to load
+    (``selected_checkpoint``'s ``last.pt``)."""
+    checkpoint = checkpoint or run / "best.pt"
+    for path in (run / "config.json", checkpoint):
+        if not path.is_file():
+            raise DataError(f"{run}: no {path.name}; is this the folder of a finished run?")
     config = load_config(run / "config.json")
     if config.graph != kg.name:
         raise DataError(f"{run} was trained on graph {config.graph!r}, not {kg.name!r}")
     model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
                         seed=config.seed)
-    model.load_state_dict(load_checkpoint(run / "best.pt", torch.device(device))["model"])
+    model.load_state_dict(load_checkpoint(checkpoint, torch.device(device))["model"])
     return model.to(device).eval()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,8 +276,68 @@ def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
     return replace(config, seed=seed)
 
 
-def prepare_options(config: ExperimentConfig) -> PrepareOptions:
-    """What ``prepare_graph`` needs to load the graph a configuration names."""
+def prepare_options(config: ExperimentConfig, download: bool = False) -> PrepareOptions:
+    """What ``prepare_graph`` needs to load the graph a configuration names; ``download``:
+    fetch a registered graph's files on first use (``PrepareOptions.fetch_missing``)."""
     return PrepareOptions(config.graph, Path(config.source) if config.source else None,
                           Path(config.data_dir) if config.data_dir else None,
-                          config.text_encoder, format=config.format)
+                          config.text_encoder, format=config.format, fetch_missing=download)
+
+
+def parse_settings(items: list[str]) -> tuple[dict[str, object], dict[str, str]]:
+    """``--set model.expert_form=residual`` -> ``{"model.expert_form": "residual"}`` (YAML
+    values: numbers, booleans and lists are typed), and the ``--set`` item behind each key
+    (``load_config``'s ``origins``: errors name it)."""
+    settings: dict[str, object] = {}
+    origins: dict[str, str] = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        section = key.strip().rpartition(".")[0]
+        if not separator or not key.strip() or section not in SECTIONS:
+            raise DataError(f"--set {quote(item)}: expected KEY=VALUE with KEY a top-level key "
+                            "or model.*, training.*, evaluation.*, e.g. model.expert_form=residual")
+        try:
+            settings[key.strip()] = yaml.load(value, Loader=ConfigLoader)
+        except yaml.YAMLError:
+            raise DataError(f"--set {quote(item)}: {quote(value)} is not a valid YAML "
+                            "value") from None
+        origins[key.strip()] = f"--set {quote(item)}"
+    return settings, origins
+
+
+#: The model widths ``--dim`` (and ``dim=`` of the Python API) set together.
+WIDTHS = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
+
+
+def width_overrides(dim: int | None) -> dict[str, int | None]:
+    """``--dim N``: one number for every model width (embedding, relation, expert hidden,
+    gating hidden), so that a smaller model stays balanced."""
+    return {f"model.{name}": dim for name in WIDTHS}
+
+
+def keyword_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Python keywords -> ``load_config`` override keys: top-level fields as they are, ``dim``
+    as ``--dim`` (an explicit ``relation_dim`` etc. still wins), any other name in the first
+    section that has it (model, training, evaluation: ``batch_size`` is the training batch).
+    Dotted keys (``evaluation.batch_size``) pass through; paths become text."""
+    section_fields = {name: {f.name for f in fields(kind)}
+                      for name, kind in SECTIONS.items() if name}
+    top = {f.name for f in fields(ExperimentConfig)} - set(section_fields)
+    settings: dict[str, Any] = width_overrides(values["dim"]) if "dim" in values else {}
+    for key, value in values.items():
+        if key == "dim":
+            continue
+        section = next((name for name, names in section_fields.items() if key in names), None)
+        if "." not in key and key not in top and section is None:
+            known = sorted(top.union(*section_fields.values()))
+            raise DataError(f"unknown setting {quote(key)}; known: {', '.join(known)}")
+        # paths as text: the config is saved as JSON and inside weights-only checkpoints
+        settings[key if "." in key or key in top else f"{section}.{key}"] = \
+            str(value) if isinstance(value, Path) else value
+    return settings
+
+
+def default_out(config: ExperimentConfig) -> Path:
+    """Where a run goes without ``--out``: ``runs/<graph>/<model>-<variant>/seed<S>``."""
+    model = config.model
+    return Path("runs") / config.graph / f"{model.model}-{model.variant}" / f"seed{config.seed}"

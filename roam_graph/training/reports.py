@@ -4,31 +4,33 @@ Every file is written atomically."""
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
-from roam_graph.atomic import atomic_path, write_json
+from roam_graph.atomic import atomic_path, write_json, write_table
 from roam_graph.evaluation import EvaluationResult
 
 HEADLINE_KEYS = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
 
 
 def write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    """``history.csv``: one row per epoch; columns in order of first appearance (validation and
+    ROAM's routing columns join at the first evaluation), a value a row lacks (validation at an
+    epoch not evaluated) is left empty."""
+    write_table(path, pd.DataFrame(list(rows)))
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """The rows of a ``history.csv`` as floats, empty cells left out ([] if there is none)."""
+    if not Path(path).is_file():
+        return []
+    return [{k: float(v) for k, v in row.items() if not pd.isna(v)}
+            for row in pd.read_csv(path).to_dict("records")]
 
 
 def write_config(out: Path, config: Any) -> None:

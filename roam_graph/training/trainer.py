@@ -38,6 +38,7 @@ from roam_graph.sampling import (
     dense_targets,
     make_negative_sampler,
 )
+from roam_graph.tracking import Tracker
 from roam_graph.training import distributed
 from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from roam_graph.training.config import ExperimentConfig
@@ -239,10 +240,14 @@ def _saved_config(path: Path) -> dict[str, Any]:
 def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool = False,
                  log: Log = print, progress: bool = True,
                  train_triples: torch.Tensor | None = None,
-                 context: DistributedContext | None = None) -> RunResult:
+                 context: DistributedContext | None = None,
+                 tracker: Tracker | None = None, evaluate_test: bool = True) -> RunResult:
     """Train, select on validation, test once; files go to ``out`` (README: Output files).
     With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs and
-    writes files, and every rank returns rank 0's result."""
+    writes files, and every rank returns rank 0's result. ``tracker`` (roam_graph.tracking)
+    receives each evaluated history row and the test metrics; it observes, it never steers training
+    (except by raising, as a pruning search does); the caller closes it. ``evaluate_test=False``
+    (a search trial) ends after selection: no test evaluation, no metrics.json, empty test."""
     out.mkdir(parents=True, exist_ok=True)
     main = context is None or context.is_main
     log, progress = (log, progress) if main else (_silent, False)
@@ -282,7 +287,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         row: dict[str, Any] = {"epoch": epoch, **stats}
         if main:
             progress_state["history"].append(row)
-        if main and (epoch % training.eval_every == 0 or epoch == training.epochs):
+        evaluated = main and (epoch % training.eval_every == 0 or epoch == training.epochs)
+        if evaluated:
             eval_started = time.perf_counter()
             valid = evaluate_split(model, kg, "valid", known, categories, config, device)
             row["valid_seconds"] = time.perf_counter() - eval_started
@@ -303,6 +309,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         if main:
             write_history(out / "history.csv", progress_state["history"])
             save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
+        if evaluated and tracker is not None:  # after the files: a pruned run keeps this epoch
+            tracker.log_evaluation(epoch, row)
         # rank 0 decides early stopping; the others wait here for its evaluation and checkpoint
         stopped = distributed.share(context, progress_state["stopped_early"])
         progress_state["stopped_early"] = stopped
@@ -311,6 +319,10 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         if not main:
             return distributed.share(context, None)
     last_epoch = progress_state["history"][-1]["epoch"] if progress_state["history"] else 0
+    if not evaluate_test:  # the test split stays unseen: selection data only
+        return distributed.share(context, RunResult(
+            out, {}, progress_state.get("best_validation", {}), progress_state["best_epoch"],
+            last_epoch, progress_state["stopped_early"]))
     best = load_checkpoint(out / "best.pt", device)
     model.load_state_dict(best["model"])
     test = evaluate_split(model, kg, "test", known, categories, config, device,
@@ -319,6 +331,8 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
         progress_state["routing"] = routing_diagnostics(
             model, diagnostic_queries(kg.triples("valid"), kg.num_relations), device).columns()
     write_metrics(out, test, kg.relation_names, progress_state)
+    if tracker is not None:
+        tracker.log_test(progress_state["best_epoch"], test.headline)
     result = RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
                        progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
     return distributed.share(context, result)
