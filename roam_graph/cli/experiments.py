@@ -46,8 +46,9 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
     p.add_argument("--device", help="auto, cpu, cuda, ...")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key for every row, e.g. --set model.expert_form=residual")
-    p.add_argument("--rows", help="comma-separated row labels or slugs to train (default: "
-                   "all); finished runs of the other rows still enter the table")
+    p.add_argument("--rows", help="comma-separated row labels or slugs (as --list shows "
+                   "them as folder names; use the slug for a label with a comma) to train "
+                   "(default: all); finished runs of the other rows still enter the table")
     p.add_argument("--out", type=Path, help="default runs/<graph>/experiments/<suite>")
     p.add_argument("--in-process", action="store_true",
                    help="train in this process (faster start; peak memory is then not per run)")

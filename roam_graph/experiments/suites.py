@@ -58,7 +58,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Row("ROAM (soft routing)", {**_variant("full"), "model.routing": "soft"}),
         Row("ROAM (residual experts)", {**_variant("full"), "model.expert_form": "residual"}),
         Row("ROAM (plain MLP experts)", {**_variant("full"), "model.expert_form": "mlp"}),
-    ), _TABLE2_METRICS, ("seconds_per_epoch", "peak_memory_mb"),
+    ), _TABLE2_METRICS, ("seconds_per_epoch", "peak_memory_mb", *ROUTING),
         ("curves", "efficiency", "routing", "modality_weights")),
     Suite("moseg", "Table 3", (
         Row("SEP", _variant("sep"), _paper(38.87, 39.21, 42.89, 18.75)),

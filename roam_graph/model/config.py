@@ -45,7 +45,8 @@ class ModelConfig:
     hidden_dropout2: float = 0.5
     # resolved from model/variant names (see VARIANTS):
     expert_layout: str = "moseg"         # moseg | sep | mge (Table 3)
-    cost_input: str = "fused"            # fused | raw | fused_no_relation | raw_no_relation
+    cost_input: str = "fused"            # fused [e~ || r] | fused_entity (e~: f as printed) |
+    #                                      raw | fused_no_relation | raw_no_relation
     group_rep: str = "dynamic"           # dynamic g(W) (Eq. 7) | prototype v_k (Eq. 5)
     cost_function: str = "learned"       # learned phi (Eq. 6) | cosine (Eq. 12)
     solver: str = "sinkhorn"             # sinkhorn | tksr | sot | lot (Table 10)
@@ -69,8 +70,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sot": {"solver": "sot"},
     "lot": {"solver": "lot"},
     "no-relation-routing": {"cost_input": "fused_no_relation"},
-    # Eq. 11 as printed trains the cost: reproduces its collapse (docs/model.md)
-    "paper-ot-loss": {"cost_signal": "ot", "cost_centring": False},
+    # Eq. 11 as printed trains the cost, with f = e~ as printed: reproduces its collapse
+    "paper-ot-loss": {"cost_signal": "ot", "cost_centring": False, "cost_input": "fused_entity"},
 }
 
 #: Baselines expressed on the ROAM machinery. Sinkhorn-MoE (Clark et al. 2022): prototype
@@ -92,7 +93,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eval_routing": ("balanced", "cost"),
     "candidate_encoding": ("relation_aware", "relation_agnostic"),
     "expert_layout": ("moseg", "sep", "mge"),
-    "cost_input": ("fused", "raw", "fused_no_relation", "raw_no_relation"),
+    "cost_input": ("fused", "fused_entity", "raw", "fused_no_relation", "raw_no_relation"),
     "group_rep": ("dynamic", "prototype"),
     "cost_function": ("learned", "cosine"),
     "solver": ("sinkhorn", "tksr", "sot", "lot"),

@@ -131,8 +131,8 @@ class RoamModel(nn.Module):
         """The f(e_i, r_j) side of the cost (Eq. 6), ``[B, G, O or 1, d_q]``, per cost_input."""
         kind, config = self.config.cost_input, self.config
         if config.expert_layout == "moseg":
-            if kind in ("fused", "fused_no_relation"):
-                logits = query_logits if kind == "fused" else (
+            if kind in ("fused", "fused_entity", "fused_no_relation"):
+                logits = query_logits if kind != "fused_no_relation" else (
                     head.entity_terms + self.attention.relation_terms(relation, False)[:, :, None])
                 weights = self.attention.weights(logits, head.present[:, :, None], dim=1)
                 fused = (weights.unsqueeze(-1) * head.experts_out).sum(dim=1)   # [B, O, d]
@@ -146,7 +146,7 @@ class RoamModel(nn.Module):
             return query[:, None, None, :]
         if kind == "fused":
             return head.experts_out + self.relation_to_query(relation)[:, None, None, :]
-        if kind == "fused_no_relation":
+        if kind in ("fused_entity", "fused_no_relation"):
             return head.experts_out
         raw = head.raw
         if kind == "raw":
