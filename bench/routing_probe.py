@@ -11,31 +11,13 @@ every forced one means the groups specialised and routing picks the right one.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
+from roam_graph.api import load_run
 from roam_graph.evaluation import build_filter, evaluate
-from roam_graph.graph.prepare import prepare_graph
-from roam_graph.model import build_model
 from roam_graph.model.roam import RoamModel
-from roam_graph.training.config import load_config, prepare_options
-
-
-def load_run(run: Path, data_dir: Path | None) -> tuple[RoamModel, object]:
-    saved = json.loads((run / "config.json").read_text(encoding="utf-8"))
-    overrides = {f"model.{key}": value for key, value in saved["model"].items()}
-    overrides.update({key: saved[key] for key in ("source", "text_encoder", "seed")})
-    overrides["data_dir"] = str(data_dir) if data_dir else saved.get("data_dir")
-    config = load_config(None, overrides, graph=saved["graph"])
-    kg = prepare_graph(prepare_options(config), log=lambda _: None).kg
-    model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities)
-    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    if not isinstance(model, RoamModel):
-        raise SystemExit(f"{run}: a {config.model.model} run has no routing to probe")
-    return model.eval(), kg
 
 
 def main() -> None:
@@ -46,7 +28,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model, kg = load_run(args.run, args.data_dir)
+    run = load_run(args.run, data_dir=args.data_dir)
+    model, kg = run.model.eval(), run.kg
+    if not isinstance(model, RoamModel):
+        raise SystemExit(f"{args.run}: a {run.config.model.model} run has no routing to probe")
     known, triples = build_filter(kg), kg.triples(args.split)
     with torch.inference_mode():
         encoding = model.encode_entities()

@@ -115,7 +115,7 @@ def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path,
             continue
         for seed in range(base.seed, base.seed + runs):
             config = row_config(base, row, seed)
-            run_out = out / "runs" / slug(row.label) / f"seed{seed}"
+            run_out = run_folder(out, row, seed)
             if (run_out / "metrics.json").is_file():
                 check_same_settings(run_out, config, log)
                 log(f"{suite.name}: {row.label} seed {seed}: finished earlier, kept")
@@ -128,12 +128,17 @@ def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path,
     return records, skipped
 
 
+def run_folder(out: Path, row: Row, seed: int) -> Path:
+    """Where the run of ``row`` with ``seed`` lives: ``OUT/runs/<row slug>/seed<S>``."""
+    return out / "runs" / slug(row.label) / f"seed{seed}"
+
+
 def finished_records(row: Row, base: ExperimentConfig, out: Path, runs: int
                      ) -> list[RunRecord]:
     """The runs of ``row`` that are already finished (nothing is trained)."""
     found = []
     for seed in range(base.seed, base.seed + runs):
-        run_out = out / "runs" / slug(row.label) / f"seed{seed}"
+        run_out = run_folder(out, row, seed)
         if (run_out / "metrics.json").is_file():
             found.append(RunRecord(row.label, seed, run_out, read_run(run_out)))
     return found

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from roam_graph.model.introspection import entropy
 from roam_graph.model.roam import RoamModel
 
 DIAGNOSTIC_QUERIES = 2048
@@ -69,10 +70,6 @@ def mutual_information_bits(x: torch.Tensor, y: torch.Tensor) -> float:
     outer = joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)
     mask = joint > 0
     return float((joint[mask] * torch.log2(joint[mask] / outer[mask])).sum())
-
-
-def entropy(probabilities: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    return -(probabilities * torch.log(probabilities.clamp_min(1e-30))).sum(dim=dim)
 
 
 @torch.inference_mode()

@@ -29,7 +29,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from roam_graph.model.sinkhorn import sinkhorn_potentials, solve_plan, top_k_plan
+from roam_graph.model.sinkhorn import (
+    plan_from_potentials,
+    sinkhorn_potentials,
+    solve_plan,
+    top_k_plan,
+)
 
 
 class GroupRepresentation(nn.Module):
@@ -163,6 +168,11 @@ def balancing_prices(cost: torch.Tensor, epsilon: float, iterations: int) -> tor
     """Centred prices ``[G, O]`` of plain Sinkhorn on costs ``[B, G, O]`` (no gradient)."""
     with torch.no_grad():
         _, g = sinkhorn_potentials(cost.detach().transpose(0, 1), epsilon, iterations)
+    return centred_prices(g, epsilon)
+
+
+def centred_prices(g: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """``epsilon * g`` centred over options: the prices a plan row subtracts from the cost."""
     return epsilon * (g - g.mean(dim=-1, keepdim=True))
 
 
@@ -188,9 +198,8 @@ def _training_plan(cost: torch.Tensor, solver: str, epsilon: float, iterations: 
     per_router = cost.transpose(0, 1)
     if solver == "sinkhorn":
         f, g = sinkhorn_potentials(per_router, epsilon, iterations)
-        plan = torch.exp(-per_router.float() / epsilon + f.unsqueeze(-1) + g.unsqueeze(-2))
-        prices = epsilon * (g - g.mean(dim=-1, keepdim=True))
-        return plan.to(cost.dtype).transpose(0, 1), prices.detach()
+        prices = centred_prices(g, epsilon)
+        return plan_from_potentials(per_router, f, g, epsilon).transpose(0, 1), prices.detach()
     plan = solve_plan(per_router, solver, epsilon, iterations).transpose(0, 1)
     prices = None if solver == "tksr" else balancing_prices(cost, epsilon, iterations)
     return plan, prices

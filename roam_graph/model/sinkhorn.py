@@ -38,6 +38,12 @@ def sinkhorn_log(cost: torch.Tensor, epsilon: float, iterations: int) -> torch.T
 
     Log-domain updates stay finite at small ``epsilon`` where the plain version overflows."""
     f, g = sinkhorn_potentials(cost, epsilon, iterations)
+    return plan_from_potentials(cost, f, g, epsilon)
+
+
+def plan_from_potentials(cost: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
+                         epsilon: float) -> torch.Tensor:
+    """The entropic plan ``exp(-C / epsilon + f_i + g_k)`` of potentials ``(f, g)``."""
     plan = torch.exp(-cost.float() / epsilon + f.unsqueeze(-1) + g.unsqueeze(-2))
     return plan.to(cost.dtype)
 
