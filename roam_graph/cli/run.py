@@ -1,6 +1,6 @@
 """Train and evaluate a model on a multimodal KG: the main job.
 
-    python pipelines/run.py                                   # embedded synthetic graph, ~3 min
+    python pipelines/run.py                                   # embedded synthetic graph
     python pipelines/run.py --graph fb15k237img --source ../shared/datasets/fb15k237img
     python pipelines/run.py --graph db15k --source DIR --model roam --variant mge --runs 5
     python pipelines/run.py --graph db15k --source DIR --epochs 20 --out runs/x --resume
