@@ -69,8 +69,9 @@ def test_training_ends_where_the_recorded_code_ended(case: str, kg: MultimodalKG
 def _record() -> None:
     import tempfile
 
-    from roam_graph.graph.prepare import PrepareOptions, prepare_graph
     import torch
+
+    from roam_graph.graph.prepare import PrepareOptions, prepare_graph
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         kg = prepare_graph(PrepareOptions("synthetic-tiny", data_dir=folder),
