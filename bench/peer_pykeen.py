@@ -43,6 +43,7 @@ from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model import build_model, resolve_config
 from roam_graph.training.config import EvaluationConfig, ExperimentConfig, TrainingConfig
+from roam_graph.training.regimes import regime_for
 from roam_graph.training.trainer import (
     evaluate_split,
     make_sampler,
@@ -128,12 +129,13 @@ class Ours:
         self.model = build_model(config.model, kg.num_entities, 2 * kg.num_relations,
                                  kg.modalities, seed=config.seed)
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.training.lr)
-        self.sampler = make_sampler(config, kg)
+        self.regime = regime_for(config)
+        self.sampler = make_sampler(self.regime, kg)
 
     def epoch(self, epoch: int) -> dict[str, float]:
         self.sampler.set_epoch(epoch)
-        stats = train_epoch(self.model, self.sampler, self.optimiser, self.config, self.device,
-                            None, progress=False)
+        stats = train_epoch(self.model, self.sampler, self.regime, self.optimiser, self.config,
+                            self.device, None, progress=False)
         return {"seconds": stats["seconds"], "loss": stats["loss_triple"]}
 
     def validate(self, known: Any, categories: torch.Tensor) -> dict[str, float]:

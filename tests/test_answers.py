@@ -35,7 +35,7 @@ def test_contains_is_true_exactly_for_known_triples() -> None:
     index = AnswerIndex.build(triples, num_entities=3, num_relations=2)
     probe = torch.tensor([[0, 0, 1], [0, 0, 0], [1, 1, 0], [2, 1, 0], [0, 1, 1]])
     assert index.contains(probe).tolist() == [True, False, True, False, False]
-    assert index.num_queries == 2 and index.answer_counts().tolist() == [2, 1]
+    assert index.num_queries == 2 and index.offsets.diff().tolist() == [2, 1]
 
 
 def test_query_rows_round_trip() -> None:

@@ -1,6 +1,6 @@
 """Evaluation routing with balancing prices (routing.BalancingPrices, docs/model.md "Routing"):
 one query on its own makes the choice the training plan made for it, the prices come from the
-Sinkhorn potentials, evaluation stays independent of the batch, and old checkpoints still load."""
+Sinkhorn potentials, evaluation stays independent of the batch."""
 
 from __future__ import annotations
 
@@ -133,14 +133,3 @@ def test_raw_cost_routing_and_tksr_keep_no_prices() -> None:
     assert small_model(variant="tksr").prices is None
     with pytest.raises(ValueError, match="eval_routing='nearest' is not one of balanced, cost"):
         resolve_config("roam", eval_routing="nearest")
-
-
-def test_a_checkpoint_without_prices_loads_and_routes_on_the_raw_cost() -> None:
-    model = small_model().train()
-    with torch.no_grad():
-        model(torch.arange(16), torch.arange(16) % R)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("prices.")}
-    fresh = small_model()
-    fresh.load_state_dict(state)                       # strict: no missing-key error
-    assert int(fresh.prices.batches) == 0
-    assert float(fresh.prices.prices.abs().sum()) == 0

@@ -19,18 +19,30 @@ from roam_graph.evaluation import ModelScorer, build_filter, evaluate
 from roam_graph.evaluation.chunked import chunk_bounds
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model import build_model, resolve_config, total_loss
-from roam_graph.sampling import EdgeBatchSampler, make_negative_sampler
-from roam_graph.training.config import LARGE_GRAPH_CANDIDATE_CHUNK, TrainingConfig, load_config
+from roam_graph.sampling import EdgeBatchSampler, NegativeBatch, make_negative_sampler
+from roam_graph.training.config import (
+    LARGE_GRAPH_CANDIDATE_CHUNK,
+    ExperimentConfig,
+    TrainingConfig,
+    load_config,
+)
 from roam_graph.training.optimisers import (
     CombinedOptimiser,
     clip_grad_norm,
     make_optimiser,
 )
-from roam_graph.training.trainer import batch_inputs, run_training
+from roam_graph.training.regimes import NegativeSampling
+from roam_graph.training.trainer import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("roam", "tucker", "momok", "sinkhorn-moe")
 SMALL = {"dim": 16, "relation_dim": 16, "expert_hidden": 16, "cost_hidden": 16, "num_groups": 3}
+
+
+def negative_inputs(batch: NegativeBatch) -> tuple[torch.Tensor, ...]:
+    """``(heads, relations, candidates, targets)`` as the negative-sampling regime makes them."""
+    inputs = NegativeSampling(ExperimentConfig()).inputs(batch, torch.device("cpu"))
+    return inputs.heads, inputs.relations, inputs.candidates, inputs.targets
 
 
 def quiet(_: str) -> None:
@@ -55,7 +67,7 @@ def trained_model(kind: str, kg: MultimodalKG, large_graph: bool = True,
     model.train()
     losses = []
     for batch in negative_batches(kg, steps):
-        heads, relations, candidates, targets = batch_inputs(batch, 0.0, torch.device("cpu"))
+        heads, relations, candidates, targets = negative_inputs(batch)
         loss, _ = total_loss(model(heads, relations, candidates), targets, config.ot_weight)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -169,7 +181,7 @@ def test_a_step_gives_the_entity_table_a_sparse_gradient_of_the_batch_rows(
     table = optimiser.parts["sparse"].param_groups[0]["params"][0]
     assert table.shape[0] == kg.num_entities
     batch = negative_batches(kg, 1, batch_size=32)[0]
-    heads, relations, candidates, targets = batch_inputs(batch, 0.0, torch.device("cpu"))
+    heads, relations, candidates, targets = negative_inputs(batch)
     total_loss(model(heads, relations, candidates), targets, config.ot_weight)[0].backward()
     assert table.grad.is_sparse
     rows = torch.unique(table.grad.coalesce().indices())

@@ -53,7 +53,8 @@ def test_each_row_is_its_positive_as_a_tail_query(kg: MultimodalKG) -> None:
     R = kg.num_relations
     assert batch.queries.dtype == batch.candidates.dtype == torch.int64
     assert batch.candidates.shape == (2000, 6) and batch.k == 5
-    head, relation, true = batch.queries[:, 0], batch.queries[:, 1], batch.true_tails
+    head, relation = batch.queries[:, 0], batch.queries[:, 1]
+    true = batch.candidates[:, 0]                               # column 0: the true tail
     as_tail = torch.stack([head, relation, true], dim=1)
     as_head = torch.stack([true, relation - R, head], dim=1)  # reciprocal query (t, r + R) -> h
     flipped = relation >= R
@@ -66,7 +67,7 @@ def test_tail_only_keeps_reciprocal_positives_as_they_are(kg: MultimodalKG) -> N
     positives = reciprocal_triples(positives_of(kg, 50), kg.num_relations)
     batch = make_negative_sampler("tail", kg, k=2)(positives)
     assert torch.equal(batch.queries, positives[:, :2])
-    assert torch.equal(batch.true_tails, positives[:, 2])
+    assert torch.equal(batch.candidates[:, 0], positives[:, 2])
 
 
 def test_same_generator_seed_gives_the_same_negatives(kg: MultimodalKG) -> None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from roam_graph.model import MomokModel, RoamModel, TuckerModel
+from roam_graph.model.contract import KGModel
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class EmbeddingTable:
 
 
 @torch.inference_mode()
-def embedding_tables(model: nn.Module) -> list[EmbeddingTable]:
+def embedding_tables(model: KGModel) -> list[EmbeddingTable]:
     """Every table of ``model`` (see the module docstring), on the CPU as float32."""
     model.eval()
     tables = [_table("relation", "relations", model.relations.weight,
@@ -38,7 +38,7 @@ def embedding_tables(model: nn.Module) -> list[EmbeddingTable]:
     if isinstance(model, TuckerModel):
         return [_table("entity", "entities", model.entities.weight,
                        "learned entity embeddings (structure)"), *tables]
-    structure = getattr(model.inputs, "structure", None)
+    structure = model.inputs.structure
     if structure is not None:
         tables.insert(0, _table("entity", "entities", structure.weight,
                                 "learned structure embeddings (modality input e_is)"))

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from roam_graph.api.queries import NamedRow, Resolved
 from roam_graph.data.mmkg_data import SPLITS
 from roam_graph.graph.answers import AnswerIndex
 from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.model.contract import KGModel
+from roam_graph.model.outputs import ModelOutput
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class KnownTriples:
         return labels
 
 
-def predict_table(model: nn.Module, kg: MultimodalKG, resolved: Resolved, top_k: int,
+def predict_table(model: KGModel, kg: MultimodalKG, resolved: Resolved, top_k: int,
                   known: KnownTriples, batch_size: int = 256,
                   device: torch.device | str = "cpu") -> pd.DataFrame:
     """One row per (query, rank): the top ``top_k`` answers of every resolved query."""
@@ -70,7 +71,7 @@ def predict_table(model: nn.Module, kg: MultimodalKG, resolved: Resolved, top_k:
     return pd.DataFrame(table)
 
 
-def score_table(model: nn.Module, kg: MultimodalKG, resolved: Resolved, known: KnownTriples,
+def score_table(model: KGModel, kg: MultimodalKG, resolved: Resolved, known: KnownTriples,
                 batch_size: int = 256, device: torch.device | str = "cpu") -> pd.DataFrame:
     """One row per resolved triple with the model's score of it."""
     ids = resolved.ids
@@ -111,15 +112,14 @@ def _row_columns(rows: Sequence[NamedRow], kg: MultimodalKG, repeat: int,
     return columns
 
 
-def _routing(output: object) -> tuple[torch.Tensor, torch.Tensor] | None:
-    selected = getattr(output, "selected", None)
-    weights = getattr(output, "modality_weights", None)
+def _routing(output: ModelOutput) -> tuple[torch.Tensor, torch.Tensor] | None:
+    selected, weights = output.selected, output.modality_weights
     if selected is None or weights is None:
         return None
     return selected.cpu(), weights.float().cpu()
 
 
-def _routing_columns(parts: list[tuple[torch.Tensor, torch.Tensor] | None], model: nn.Module
+def _routing_columns(parts: list[tuple[torch.Tensor, torch.Tensor] | None], model: KGModel
                      ) -> dict[str, np.ndarray]:
     """``group`` (one router) or ``group_<modality>`` (one per modality), and ``weight_<m>``;
     nothing for models without routing."""

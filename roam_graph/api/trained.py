@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import nn
 
 from roam_graph.api import queries
 from roam_graph.api.embeddings import EmbeddingTable, embedding_tables
@@ -32,6 +31,7 @@ from roam_graph.data.errors import DataError
 from roam_graph.data.textfile import read_text
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import prepare_graph
+from roam_graph.model.contract import KGModel
 from roam_graph.training.checkpoint import load_trained_model, selected_checkpoint
 from roam_graph.training.config import ExperimentConfig, load_config, prepare_options
 from roam_graph.training.trainer import resolve_device
@@ -44,7 +44,7 @@ class TrainedRun:
     """The selected model of a run folder with its graph and configuration."""
 
     def __init__(self, folder: Path, config: ExperimentConfig, kg: MultimodalKG,
-                 model: nn.Module, device: torch.device) -> None:
+                 model: KGModel, device: torch.device) -> None:
         self.folder, self.config, self.kg, self.model, self.device = \
             Path(folder), config, kg, model, device
 

@@ -120,29 +120,45 @@ def evaluate(score_fn: ScoreFn | CandidateScorer, triples: torch.Tensor, known: 
     query_relations = torch.cat([relations, relations + num_relations])
     query_targets = torch.cat([tails, heads])
     if isinstance(score_fn, CandidateScorer):
-        chunk = known.num_entities if candidate_chunk is None else candidate_chunk
-        if chunk < 1:
-            raise ValueError(f"candidate_chunk must be >= 1, got {candidate_chunk}")
-
-        def report(query: int, row: int) -> NaNScoreError:
-            return _nan_error(query, row, int(query_heads[query]),
-                              int(query_relations[query]), len(triples), query - row)
-
-        ranks = chunked_ranks(score_fn, query_heads, query_relations, query_targets, known,
-                              batch_size, chunk, report, progress)
-        return _result(ranks, relations, num_relations, categories)
-    if candidate_chunk is not None:
+        ranks = _chunked_ranks(score_fn, query_heads, query_relations, query_targets, known,
+                               batch_size, candidate_chunk, progress)
+    elif candidate_chunk is not None:
         raise ValueError("candidate_chunk needs a CandidateScorer (e.g. ModelScorer), not a "
                          "function scoring all entities at once")
-    total = len(query_heads)
-    batches: list[RankTriple] = []
-    starts = range(0, total, batch_size)
-    for start in tqdm(starts, desc="evaluate", unit="batch", disable=not progress):
-        batch = slice(start, start + batch_size)
-        batches.append(_rank_batch(score_fn, known, query_heads[batch], query_relations[batch],
-                                   query_targets[batch], start, len(triples)))
-    ranks = RankTriple(*(torch.cat(mode) for mode in zip(*batches, strict=True)))
+    else:
+        ranks = _all_entity_ranks(score_fn, query_heads, query_relations, query_targets, known,
+                                  batch_size, progress)
     return _result(ranks, relations, num_relations, categories)
+
+
+def _chunked_ranks(scorer: CandidateScorer, heads: torch.Tensor, relations: torch.Tensor,
+                   targets: torch.Tensor, known: AnswerIndex, batch_size: int,
+                   candidate_chunk: int | None, progress: bool) -> RankTriple:
+    """Ranks of the queries (tail queries, then head queries) with candidates in chunks."""
+    chunk = known.num_entities if candidate_chunk is None else candidate_chunk
+    if chunk < 1:
+        raise ValueError(f"candidate_chunk must be >= 1, got {candidate_chunk}")
+    num_triples = len(heads) // 2
+
+    def report(query: int, row: int) -> NaNScoreError:
+        return _nan_error(query, row, int(heads[query]), int(relations[query]), num_triples,
+                          query - row)
+
+    return chunked_ranks(scorer, heads, relations, targets, known, batch_size, chunk, report,
+                         progress)
+
+
+def _all_entity_ranks(score_fn: ScoreFn, heads: torch.Tensor, relations: torch.Tensor,
+                      targets: torch.Tensor, known: AnswerIndex, batch_size: int,
+                      progress: bool) -> RankTriple:
+    """Ranks of the queries (tail queries, then head queries), all entities scored at once."""
+    batches: list[RankTriple] = []
+    for start in tqdm(range(0, len(heads), batch_size), desc="evaluate", unit="batch",
+                      disable=not progress):
+        batch = slice(start, start + batch_size)
+        batches.append(_rank_batch(score_fn, known, heads[batch], relations[batch],
+                                   targets[batch], start, len(heads) // 2))
+    return RankTriple(*(torch.cat(mode) for mode in zip(*batches, strict=True)))
 
 
 def _rank_batch(score_fn: ScoreFn, known: AnswerIndex, heads: torch.Tensor,

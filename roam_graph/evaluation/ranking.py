@@ -96,6 +96,19 @@ def filtered_ranks(scores: torch.Tensor, targets: torch.Tensor, filter_rows: tor
     if len(flat) > 1 and not bool((flat[1:] >= flat[:-1]).all()):
         flat = torch.sort(flat).values
 
+    greater, greater_equal = _filtered_counts(scores, targets, flat)
+    optimistic = greater.to(torch.float64) + 1.0
+    pessimistic = greater_equal.to(torch.float64)          # ``>=`` counted the target: no + 1
+    return RankTriple(optimistic, pessimistic, (optimistic + pessimistic) / 2.0)
+
+
+def _filtered_counts(scores: torch.Tensor, targets: torch.Tensor, flat: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the unfiltered entities scoring ``>`` and ``>=`` the target (the target
+    counted in ``>=``); ``flat``: sorted known answers as indices into ``scores.view(-1)``.
+    Rows go in blocks that fit in cache on a CPU, one mask buffer reused; NaN rows raise."""
+    num_queries, num_entities = scores.shape
+    device = scores.device
     target_scores = scores.gather(1, targets[:, None])                            # [B, 1]
     step = max(_CHUNK_ELEMENTS // num_entities if device.type == "cpu" else num_queries, 1)
     mask_dtype = torch.float32 if num_entities < 2**24 else torch.float64
@@ -120,10 +133,7 @@ def filtered_ranks(scores: torch.Tensor, targets: torch.Tensor, filter_rows: tor
         block_mask.scatter_(1, targets[rows, None], 1)     # a listed target is not filtered
         greater_equal[rows] = block_mask.sum(dim=1)
     check_no_nan(scores, row_sums)
-
-    optimistic = greater.to(torch.float64) + 1.0
-    pessimistic = greater_equal.to(torch.float64)          # ``>=`` counted the target: no + 1
-    return RankTriple(optimistic, pessimistic, (optimistic + pessimistic) / 2.0)
+    return greater, greater_equal
 
 
 def _check_shapes(scores: torch.Tensor, targets: torch.Tensor, filter_rows: torch.Tensor,

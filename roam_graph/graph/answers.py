@@ -81,10 +81,6 @@ class AnswerIndex:
         key = self.keys[row]
         return key // self.num_relations, key % self.num_relations
 
-    def answer_counts(self) -> torch.Tensor:
-        """Number of answers per index row."""
-        return self.offsets[1:] - self.offsets[:-1]
-
     def contains(self, triples: torch.Tensor) -> torch.Tensor:
         """Bool per ``(h, r, t)`` row: is it a known triple? Probes are searched in sorted
         order (cache-friendly: about 2 ms for 32k probes against FB15k-237's 0.5M keys)."""

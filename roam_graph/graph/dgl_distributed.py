@@ -37,7 +37,6 @@ ENTITY_KEY = "entity"
 RELATION_KEY = "relation"
 METHODS = ("metis", "random")
 MODE_ENV = "DGL_DIST_MODE"
-ROLE_ENV = "DGL_ROLE"
 
 DistGraph = dist.DistGraph
 DistEmbedding = dist.DistEmbedding
@@ -130,10 +129,6 @@ def _feature(features: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
 # -- runtime ---------------------------------------------------------------------------------
 def is_standalone() -> bool:
     return os.environ.get(MODE_ENV, "standalone") == "standalone"
-
-
-def is_server() -> bool:
-    return not is_standalone() and os.environ.get(ROLE_ENV, "client") == "server"
 
 
 def initialize(ip_config: Path | None) -> None:

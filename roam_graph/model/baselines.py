@@ -18,12 +18,13 @@ from torch.nn import functional as F
 
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
+from roam_graph.model.contract import KGModel
 from roam_graph.model.inputs import ModalityInputs, available_modalities
 from roam_graph.model.interaction import TuckerInteraction, score_all, score_candidates
 from roam_graph.model.outputs import ModelOutput
 
 
-class TuckerModel(nn.Module):
+class TuckerModel(KGModel):
     """TuckER with learned entity and relation embeddings (structure only)."""
 
     def __init__(self, config: ModelConfig, num_entities: int, num_relations: int) -> None:
@@ -41,6 +42,10 @@ class TuckerModel(nn.Module):
     def encode_entities(self, ids: torch.Tensor | None = None) -> torch.Tensor:
         return self.entities.weight if ids is None else self.entities(ids)
 
+    def sparse_entity_tables(self) -> list[nn.Parameter]:
+        self.entities.sparse = True
+        return [self.entities.weight]
+
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
                 candidates: torch.Tensor | None = None,
                 candidate_encoding: torch.Tensor | None = None) -> ModelOutput:
@@ -51,10 +56,10 @@ class TuckerModel(nn.Module):
             scores = score_all(query, entities)
         else:
             scores = score_candidates(query, self.entities(candidates))
-        return ModelOutput(scores, (scores,), scores.new_zeros(()))
+        return ModelOutput(scores=scores, head_scores=(scores,), ot_loss=scores.new_zeros(()))
 
 
-class MomokModel(nn.Module):
+class MomokModel(KGModel):
     def __init__(self, config: ModelConfig, num_entities: int, num_relations: int,
                  features: Mapping[str, Modality], seed: int = 0) -> None:
         super().__init__()
@@ -95,6 +100,14 @@ class MomokModel(nn.Module):
         weights = torch.softmax(logits, dim=-1).unsqueeze(-1)
         return torch.cat([per_modality, (weights * per_modality).sum(1, keepdim=True)], dim=1)
 
+    @torch.inference_mode()
+    def entity_modality_weights(self, entities: torch.Tensor) -> torch.Tensor:
+        """The relation-free joint attention over modalities per entity ``[n, M]`` (Fig. 6)."""
+        raw, present = self.inputs(entities)
+        per_modality = self._experts(raw, None, noisy=False)
+        logits = (per_modality * self.joint_attention).sum(-1).masked_fill(~present, -1e9)
+        return torch.softmax(logits, dim=-1)
+
     def encode_entities(self, ids: torch.Tensor | None = None) -> torch.Tensor:
         """Candidate side, relation-agnostic: ``[n, M + 1, d]``."""
         raw, present = self.inputs(ids)
@@ -103,7 +116,7 @@ class MomokModel(nn.Module):
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
                 candidates: torch.Tensor | None = None,
                 candidate_encoding: torch.Tensor | None = None) -> ModelOutput:
-        relation = self.relations(relations)
+        relation_vectors = self.relations(relations)
         raw, present = self.inputs(heads)
         temperature = F.softplus(self.temperature[relations]) + 0.1
         query_side = self._with_joint(self._experts(raw, temperature, self.training), present)
@@ -115,8 +128,9 @@ class MomokModel(nn.Module):
                 *candidates.shape, query_side.shape[1], -1)
         head_scores = []
         for index, head in enumerate(self.heads):
-            query = head.query(query_side[:, index], relation, relations)
+            query = head.query(query_side[:, index], relation_vectors, relations)
             head_scores.append(score_all(query, encoded[:, index]) if candidates is None
                                else score_candidates(query, encoded[:, :, index]))
         scores = torch.stack(head_scores).mean(dim=0)
-        return ModelOutput(scores, tuple(head_scores), scores.new_zeros(()))
+        return ModelOutput(scores=scores, head_scores=tuple(head_scores),
+                           ot_loss=scores.new_zeros(()))

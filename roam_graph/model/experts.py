@@ -44,10 +44,6 @@ class ExpertBank(nn.Module):
         b2_bound = 0.0 if self.residual else out_bound
         self.b2 = nn.Parameter(torch.empty(num_experts, dim).uniform_(-b2_bound, b2_bound))
 
-    @property
-    def num_experts(self) -> int:
-        return self.w1.shape[0]
-
     def apply_table(self, inputs: torch.Tensor, expert_of: torch.Tensor) -> torch.Tensor:
         """Apply experts to modality inputs by a table.
 

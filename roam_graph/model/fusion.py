@@ -36,20 +36,21 @@ class ModalityAttention(nn.Module):
         """``a_m . v`` for expert outputs ``[n, M, O, d]`` -> ``[n, M, O]``."""
         return torch.einsum("nmod,md->nmo", experts_out, self.entity_weight)
 
-    def relation_terms(self, relations: torch.Tensor, use_relation: bool | None = None
-                       ) -> torch.Tensor:
+    def relation_terms(self, relation_vectors: torch.Tensor,
+                       use_relation: bool | None = None) -> torch.Tensor:
         """``b_m . r + c_m`` for relation embeddings ``[B, d_r]`` -> ``[B, M]``."""
         use = self.use_relation if use_relation is None else use_relation
         if not use:
-            return self.bias.expand(relations.shape[0], -1)
-        return relations @ self.relation_weight.T + self.bias
+            return self.bias.expand(relation_vectors.shape[0], -1)
+        return relation_vectors @ self.relation_weight.T + self.bias
 
-    def noise_terms(self, experts_out: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
+    def noise_terms(self, experts_out: torch.Tensor, relation_vectors: torch.Tensor
+                    ) -> torch.Tensor:
         """Sampled ``delta_m`` for query-side logits ``[B, M, O]`` (zero outside training)."""
         if not (self.noise and self.training):
             return experts_out.new_zeros(experts_out.shape[:3])
-        relation_part = (relations @ self.noise_relation.T if self.use_relation
-                         else relations.new_zeros(relations.shape[0], 1))  # no relation leak
+        relation_part = (relation_vectors @ self.noise_relation.T if self.use_relation  # no leak
+                         else relation_vectors.new_zeros(relation_vectors.shape[0], 1))
         scale = F.softplus(torch.einsum("nmod,md->nmo", experts_out, self.noise_entity)
                            + (relation_part + self.noise_bias)[:, :, None])
         return torch.randn_like(scale) * scale

@@ -25,8 +25,8 @@ class TuckerInteraction(nn.Module):
         self.hidden_dropout1 = nn.Dropout(hidden_dropout1)
         self.hidden_dropout2 = nn.Dropout(hidden_dropout2)
 
-    def query(self, head: torch.Tensor, relation: torch.Tensor, relation_ids: torch.Tensor
-              ) -> torch.Tensor:
+    def query(self, head: torch.Tensor, relation_vectors: torch.Tensor,
+              relation_ids: torch.Tensor) -> torch.Tensor:
         """Query vector ``x = bn(W x1 bn(e_h) x2 w_r)`` ``[B, d]`` for heads ``[B, d]`` and
         relation embeddings ``[B, d_r]`` (rows with equal ``relation_ids`` share ``W_r``).
 
@@ -37,7 +37,7 @@ class TuckerInteraction(nn.Module):
         first = torch.zeros_like(unique).scatter_reduce(
             0, inverse, torch.arange(len(relation_ids), device=relation_ids.device),
             reduce="amin", include_self=False)
-        w_r = (relation[first] @ self.core.view(self.core.shape[0], -1))
+        w_r = (relation_vectors[first] @ self.core.view(self.core.shape[0], -1))
         w_r = self.hidden_dropout1(w_r.view(-1, self.dim, self.dim))
         x = torch.bmm(x.unsqueeze(1), w_r[inverse]).squeeze(1)
         return self.hidden_dropout2(self.hidden_norm(x))

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+
+from roam_graph.model.contract import KGModel
+from roam_graph.model.roam import RoamModel
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,11 @@ def entropy(probabilities: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def routing_report(model: nn.Module, heads: torch.Tensor, relations: torch.Tensor,
+def routing_report(model: KGModel, heads: torch.Tensor, relations: torch.Tensor,
                    device: torch.device | str = "cpu", batch_size: int = 1024
                    ) -> RoutingReport | None:
     """Route ``(heads, relations)`` queries; None for models without routing (Tucker, MoMoK)."""
-    if not hasattr(model, "routing_cost"):
+    if not isinstance(model, RoamModel):
         return None
     was_training = model.training
     model.eval()
@@ -54,7 +56,7 @@ def routing_report(model: nn.Module, heads: torch.Tensor, relations: torch.Tenso
                          for g in range(selected_all.shape[1])]).float()
     usage = usage / usage.sum(dim=-1, keepdim=True)
     # the rule evaluation applies: softmax((prices - c) / eps), not the raw cost
-    prices = model.prices.prices if getattr(model, "prices", None) is not None else 0.0
+    prices = model.prices.prices if model.prices is not None else 0.0
     query_distribution = torch.softmax((prices - cost) / model.config.ot_epsilon, dim=-1)
     first = selected_all[:, 0]
     counts = torch.bincount(first, minlength=options).clamp_min(1).float()
@@ -63,24 +65,17 @@ def routing_report(model: nn.Module, heads: torch.Tensor, relations: torch.Tenso
     relation_usage = torch.zeros(model.relations.num_embeddings, options, device=cost.device)
     relation_usage.index_put_((relations.to(cost.device), first),
                               torch.ones_like(first, dtype=torch.float), accumulate=True)
-    alpha = None
-    if hasattr(model, "group_representation"):
-        summaries = model.experts.parameter_summary()[model.expert_of]
-        alpha = model.group_representation.modality_attention(summaries)
+    summaries = model.experts.parameter_summary()[model.expert_of]
+    alpha = model.group_representation.modality_attention(summaries)
     return RoutingReport(selected_all, cost, usage, float(entropy(usage).mean()),
                          float(entropy(query_distribution).mean()), modality,
                          group_weights / counts[:, None], relation_usage, alpha,
                          tuple(model.modality_names))
 
 
-@torch.inference_mode()
-def entity_modality_weights(model: nn.Module, entities: torch.Tensor
+def entity_modality_weights(model: KGModel, entities: torch.Tensor
                             ) -> tuple[torch.Tensor, tuple[str, ...]] | None:
     """MoMoK's relation-free joint attention over modalities per entity ``[n, M]`` (Fig. 6);
     None for models without one."""
-    if not hasattr(model, "joint_attention"):
-        return None
-    raw, present = model.inputs(entities)
-    per_modality = model._experts(raw, None, noisy=False)
-    logits = (per_modality * model.joint_attention).sum(-1).masked_fill(~present, -1e9)
-    return torch.softmax(logits, dim=-1), tuple(model.modality_names)
+    weights = model.entity_modality_weights(entities)
+    return None if weights is None else (weights, tuple(model.modality_names))

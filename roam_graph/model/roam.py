@@ -23,6 +23,7 @@ from torch import nn
 
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
+from roam_graph.model.contract import KGModel
 from roam_graph.model.experts import ExpertBank
 from roam_graph.model.fusion import ModalityAttention
 from roam_graph.model.inputs import ModalityInputs, available_modalities
@@ -54,7 +55,7 @@ def detach_encoding(encoding: CandidateEncoding) -> CandidateEncoding:
 class Queries:
     """Everything about a batch of queries that scoring under any option needs."""
     head: CandidateEncoding          # the heads' encoding under every option
-    relation: torch.Tensor           # relation embeddings [B, d_r]
+    relation_vectors: torch.Tensor   # relation embeddings [B, d_r]
     relation_ids: torch.Tensor       # [B]
     logits: torch.Tensor             # query-side attention logits [B, M, O] (Eq. 4)
     candidate_terms: torch.Tensor    # relation half of the candidates' logits [B, M]
@@ -63,8 +64,8 @@ class Queries:
         head = self.head
         return Queries(CandidateEncoding(head.raw[:rows], head.experts_out[:rows],
                                          head.entity_terms[:rows], head.present[:rows], None),
-                       self.relation[:rows], self.relation_ids[:rows], self.logits[:rows],
-                       self.candidate_terms[:rows])
+                       self.relation_vectors[:rows], self.relation_ids[:rows],
+                       self.logits[:rows], self.candidate_terms[:rows])
 
 
 def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tensor
@@ -78,7 +79,7 @@ def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tenso
     return torch.cat(pieces)[torch.argsort(order)]
 
 
-class RoamModel(nn.Module):
+class RoamModel(KGModel):
     def __init__(self, config: ModelConfig, num_entities: int, num_relations: int,
                  features: Mapping[str, Modality], seed: int = 0) -> None:
         super().__init__()
@@ -126,34 +127,36 @@ class RoamModel(nn.Module):
         return CandidateEncoding(raw, experts_out, self.attention.entity_terms(experts_out),
                                  present, ids)
 
-    def _routing_queries(self, head: CandidateEncoding, relation: torch.Tensor,
+    def _routing_queries(self, head: CandidateEncoding, relation_vectors: torch.Tensor,
                          query_logits: torch.Tensor) -> torch.Tensor:
         """The f(e_i, r_j) side of the cost (Eq. 6), ``[B, G, O or 1, d_q]``, per cost_input."""
         kind, config = self.config.cost_input, self.config
         if config.expert_layout == "moseg":
             if kind in ("fused", "fused_entity", "fused_no_relation"):
                 logits = query_logits if kind != "fused_no_relation" else (
-                    head.entity_terms + self.attention.relation_terms(relation, False)[:, :, None])
+                    head.entity_terms
+                    + self.attention.relation_terms(relation_vectors, False)[:, :, None])
                 weights = self.attention.weights(logits, head.present[:, :, None], dim=1)
                 fused = (weights.unsqueeze(-1) * head.experts_out).sum(dim=1)   # [B, O, d]
                 if kind == "fused":  # f(e_i, r_j) = [e~_i^(k) || r_j]: r reaches phi directly
-                    fused = torch.cat([fused, relation[:, None].expand(-1, fused.shape[1], -1)],
-                                      dim=-1)
+                    beside = relation_vectors[:, None].expand(-1, fused.shape[1], -1)
+                    fused = torch.cat([fused, beside], dim=-1)
                 return fused.unsqueeze(1)
             present = head.present.unsqueeze(-1).to(head.raw.dtype)
             mean = (head.raw * present).sum(dim=1) / present.sum(dim=1).clamp_min(1.0)
-            query = torch.cat([mean, relation], dim=-1) if kind == "raw" else mean
+            query = torch.cat([mean, relation_vectors], dim=-1) if kind == "raw" else mean
             return query[:, None, None, :]
         if kind == "fused":
-            return head.experts_out + self.relation_to_query(relation)[:, None, None, :]
+            return head.experts_out + self.relation_to_query(relation_vectors)[:, None, None, :]
         if kind in ("fused_entity", "fused_no_relation"):
             return head.experts_out
         raw = head.raw
         if kind == "raw":
-            raw = torch.cat([raw, relation[:, None, :].expand(-1, raw.shape[1], -1)], dim=-1)
+            beside = relation_vectors[:, None, :].expand(-1, raw.shape[1], -1)
+            raw = torch.cat([raw, beside], dim=-1)
         return raw[:, :, None, :]
 
-    def routing_cost(self, head: CandidateEncoding, relation: torch.Tensor,
+    def routing_cost(self, head: CandidateEncoding, relation_vectors: torch.Tensor,
                      query_logits: torch.Tensor) -> torch.Tensor:
         """``c | r`` of Eq. 6 for every query and option, ``[B, G, O]``; centred per query
         when ``cost_centring``. Under the critic signal phi and g are trained by
@@ -161,10 +164,10 @@ class RoamModel(nn.Module):
         routing does not pull on the representations the scorer uses."""
         summaries = self.experts.parameter_summary()[self.expert_of]       # [M, O, S]
         if self.config.cost_signal == "critic":
-            head, relation = detach_encoding(head), relation.detach()
+            head, relation_vectors = detach_encoding(head), relation_vectors.detach()
             query_logits, summaries = query_logits.detach(), summaries.detach()
         groups = self.group_representation(summaries)                      # [G, O, d_g]
-        cost = self.cost(self._routing_queries(head, relation, query_logits), groups)
+        cost = self.cost(self._routing_queries(head, relation_vectors, query_logits), groups)
         return centre_costs(cost) if self.config.cost_centring else cost
 
     # -- forward -----------------------------------------------------------------------------
@@ -175,14 +178,16 @@ class RoamModel(nn.Module):
         or against ``candidates [B, C]``. ``candidate_encoding`` (from ``encode_entities()``)
         may be passed in at evaluation to encode all entities once for many batches."""
         queries = self._queries(heads, relations)
-        cost = self.routing_cost(queries.head, queries.relation, queries.logits)
+        cost = self.routing_cost(queries.head, queries.relation_vectors, queries.logits)
         routing = self._route(cost)
         encoded, inverse = self._candidates(candidates, candidate_encoding)
-        scores, first_weights = None, None
+        scores, head_modality_weights = None, None
         for option, weight in self._routes(routing.weights):
-            part, modality_weights = self._score_option(queries, option, weight, encoded, inverse)
+            part, weights = self._score_option(queries, option, weight, encoded, inverse)
             scores = part if scores is None else scores + part
-            first_weights = modality_weights if first_weights is None else first_weights
+            # soft routing mixes O options: report the first option's weights (introspection)
+            head_modality_weights = weights if head_modality_weights is None \
+                else head_modality_weights
         selected = routing.weights.argmax(dim=-1)
         signal = None
         if self.training and self.config.cost_signal == "critic" and cost.shape[-1] > 1:
@@ -190,8 +195,9 @@ class RoamModel(nn.Module):
             signal = RoutingSignal(cost[:rows], self._option_scores(
                 queries.first(rows), selected[:rows], encoded,
                 None if inverse is None else inverse[:rows]))
-        return ModelOutput(scores, (scores,), routing.ot_loss, routing, selected, first_weights,
-                           signal)
+        return ModelOutput(scores=scores, head_scores=(scores,), ot_loss=routing.ot_loss,
+                           routing=routing, selected=selected,
+                           modality_weights=head_modality_weights, routing_signal=signal)
 
     @torch.no_grad()
     def score_every_option(self, heads: torch.Tensor, relations: torch.Tensor,
@@ -201,20 +207,21 @@ class RoamModel(nn.Module):
         (the others keeping their choice), and the routing itself, as at evaluation (call in
         eval mode)."""
         queries = self._queries(heads, relations)
-        routing = self._route(self.routing_cost(queries.head, queries.relation, queries.logits))
+        routing = self._route(self.routing_cost(queries.head, queries.relation_vectors,
+                                                queries.logits))
         encoded = candidate_encoding or self.encode_entities()
         selected = routing.weights.argmax(dim=-1)
         return self._option_scores(queries, selected, encoded, None), routing
 
     def _queries(self, heads: torch.Tensor, relations: torch.Tensor) -> Queries:
-        relation = self.relations(relations)
+        relation_vectors = self.relations(relations)
         head = self.encode_entities(heads)
-        relation_terms = self.attention.relation_terms(relation)          # [B, M]
+        relation_terms = self.attention.relation_terms(relation_vectors)   # [B, M]
         logits = (head.entity_terms + relation_terms[:, :, None]
-                  + self.attention.noise_terms(head.experts_out, relation))
+                  + self.attention.noise_terms(head.experts_out, relation_vectors))
         candidate_terms = (relation_terms if self.config.candidate_encoding == "relation_aware"
-                           else self.attention.relation_terms(relation, False))
-        return Queries(head, relation, relations, logits, candidate_terms)
+                           else self.attention.relation_terms(relation_vectors, False))
+        return Queries(head, relation_vectors, relations, logits, candidate_terms)
 
     def _route(self, cost: torch.Tensor) -> Routing:
         """Route (routing.route) and, in training, fold the batch's prices into the running
@@ -248,7 +255,7 @@ class RoamModel(nn.Module):
             select_options(queries.logits, option), queries.head.present, dim=1)
         fused_head = (modality_weights.unsqueeze(-1)
                       * select_options(queries.head.experts_out, option)).sum(dim=1)
-        query = self.tucker.query(fused_head, queries.relation, queries.relation_ids)
+        query = self.tucker.query(fused_head, queries.relation_vectors, queries.relation_ids)
         if inverse is None:
             part = self._score_all(query, option, weight, encoded, queries.candidate_terms)
         else:
@@ -266,7 +273,7 @@ class RoamModel(nn.Module):
         m_count, routers, options = (len(self.modality_names), self.num_routers,
                                      self.expert_of.shape[1])
         chosen = selected.expand(-1, m_count) if routers == 1 else selected
-        ones = torch.ones_like(chosen, dtype=queries.relation.dtype)
+        ones = torch.ones_like(chosen, dtype=queries.relation_vectors.dtype)
         was_training = self.tucker.training
         self.tucker.eval()
         try:

@@ -23,7 +23,6 @@ one decision per modality), O options per router (K groups, or M*K shared expert
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -154,14 +153,6 @@ class BalancingPrices(nn.Module):
         self.batches += 1
         rate = max(1.0 / float(self.batches), self.momentum)
         self.prices.lerp_(price.to(self.prices.dtype), rate)
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
-                              **kwargs: Any) -> None:
-        # checkpoints written before the prices existed load as "no prices" (raw-cost routing)
-        for name in ("prices", "batches"):
-            state_dict.setdefault(prefix + name, getattr(self, name).new_zeros(
-                getattr(self, name).shape))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def balancing_prices(cost: torch.Tensor, epsilon: float, iterations: int) -> torch.Tensor:

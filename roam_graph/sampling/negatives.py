@@ -62,10 +62,6 @@ class NegativeBatch:
         """Negatives per query."""
         return self.shared.shape[1] if self.shared is not None else self.candidates.shape[1] - 1
 
-    @property
-    def true_tails(self) -> torch.Tensor:
-        return self.candidates[:, 0]
-
     def expanded(self) -> torch.Tensor:
         """int64 ``[b, 1 + k]`` candidates per row, materialising shared negatives if needed."""
         if self.shared is None or self.chunk is None:

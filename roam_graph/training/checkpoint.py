@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from roam_graph.atomic import atomic_path
 from roam_graph.data.errors import DataError
 from roam_graph.model import build_model
+from roam_graph.model.contract import KGModel
 from roam_graph.training.config import load_config
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer,
+def save_checkpoint(path: Path, model: KGModel, optimiser: torch.optim.Optimizer,
                     epoch: int, progress: dict[str, Any]) -> None:
-    """``progress`` holds plain values (best MRR, best epoch, evaluations without gain...)."""
+    """``progress``: ``TrainingProgress.to_state()``, plain values (training/progress.py)."""
     state = {
         "model": model.state_dict(),
         "optimiser": optimiser.state_dict(),
@@ -44,7 +44,7 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
             from None
 
 
-def restore(state: dict[str, Any], model: nn.Module,
+def restore(state: dict[str, Any], model: KGModel,
             optimiser: torch.optim.Optimizer | None = None) -> None:
     model.load_state_dict(state["model"])
     if optimiser is not None:
@@ -68,7 +68,7 @@ def selected_checkpoint(run: Path) -> tuple[Path, str | None]:
 
 
 def load_trained_model(run: Path, kg: Any, device: str = "cpu",
-                       checkpoint: Path | None = None) -> nn.Module:
+                       checkpoint: Path | None = None) -> KGModel:
     """The selected model of a finished run folder (``config.json`` + ``best.pt``), in eval
     mode, for the graph it was trained on; ``checkpoint``: another file of the run to load
     (``selected_checkpoint``'s ``last.pt``)."""

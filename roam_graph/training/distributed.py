@@ -158,11 +158,6 @@ def teardown() -> None:
     _KEPT.clear()
 
 
-def is_main_process() -> bool:
-    """Rank 0, or a process that is not part of a distributed run."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

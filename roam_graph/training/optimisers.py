@@ -16,26 +16,20 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from roam_graph.model.inputs import ModalityInputs
+from roam_graph.model.contract import KGModel
 from roam_graph.training.config import TrainingConfig
 
 
-def use_sparse_entity_gradients(model: nn.Module) -> list[nn.Parameter]:
+def use_sparse_entity_gradients(model: KGModel | DistributedDataParallel) -> list[nn.Parameter]:
     """Switch every entity-indexed table of ``model`` (ROAM's and MoMoK's structure embeddings
-    and fine-tuned features, Tucker's entity embeddings) to sparse gradients; returns those
-    parameters. Idempotent. Call it before wrapping the model in DistributedDataParallel, which
-    decides at construction which parameters get sparse gradients."""
-    inner = getattr(model, "module", model)  # a DistributedDataParallel wrapper's model
-    tables: list[nn.Parameter] = []
-    for module in inner.modules():
-        if isinstance(module, ModalityInputs):
-            tables.extend(module.use_sparse_gradients())
-    entities = getattr(inner, "entities", None)
-    if isinstance(entities, nn.Embedding):
-        entities.sparse = True
-        tables.append(entities.weight)
-    return tables
+    and fine-tuned features, Tucker's entity embeddings: ``KGModel.sparse_entity_tables``) to
+    sparse gradients; returns those parameters. Idempotent. Call it before wrapping the model
+    in DistributedDataParallel, which decides at construction which parameters get sparse
+    gradients (a wrapper's model is unwrapped here all the same)."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    return inner.sparse_entity_tables()
 
 
 class CombinedOptimiser(torch.optim.Optimizer):
@@ -91,7 +85,7 @@ class CombinedOptimiser(torch.optim.Optimizer):
         return f"CombinedOptimiser({', '.join(self.parts)})"
 
 
-def make_optimiser(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+def make_optimiser(model: KGModel, config: TrainingConfig) -> torch.optim.Optimizer:
     """Adam over ``model.parameters()`` (dense mode: exactly the optimiser of earlier releases,
     so its checkpoints stay loadable), or in large-graph mode ``CombinedOptimiser`` of
     ``sparse`` (``SparseAdam`` over the entity tables) and ``dense`` (Adam over the rest)."""

@@ -14,6 +14,7 @@ import torch
 
 from roam_graph.atomic import atomic_path, write_json, write_table
 from roam_graph.evaluation import EvaluationResult
+from roam_graph.training.progress import TrainingProgress
 
 HEADLINE_KEYS = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
 
@@ -40,15 +41,15 @@ def write_config(out: Path, config: Any) -> None:
 
 
 def write_metrics(out: Path, test: EvaluationResult, relation_names: Sequence[str],
-                  progress: dict[str, Any]) -> None:
+                  progress: TrainingProgress) -> None:
     """``metrics.json`` (test at the selected epoch + validation there) and ``ranks.pt``
     (per-query test ranks for significance tests)."""
     payload = test.to_json(relation_names)
-    payload["validation"] = progress.get("best_validation", {})
-    payload["selected_epoch"] = progress.get("best_epoch")
-    payload["stopped_early"] = progress.get("stopped_early", False)
-    if "routing" in progress:  # routing diagnostics at the selected epoch (validation queries)
-        payload["routing"] = progress["routing"]
+    payload["validation"] = progress.stopping.best_validation
+    payload["selected_epoch"] = progress.stopping.best_epoch
+    payload["stopped_early"] = progress.stopping.stopped
+    if progress.routing is not None:  # diagnostics at the selected epoch (validation queries)
+        payload["routing"] = progress.routing
     write_json(out / "metrics.json", payload)
     with atomic_path(out / "ranks.pt") as temporary:
         torch.save({"relations": test.relations, "ranks": test.ranks}, temporary)

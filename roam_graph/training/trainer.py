@@ -9,7 +9,6 @@ result, and a run resumed after epoch k ends exactly as the uninterrupted run.
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 import time
@@ -28,22 +27,18 @@ from roam_graph.evaluation import EvaluationResult, ModelScorer, build_filter, e
 from roam_graph.evaluation.metrics import relation_categories
 from roam_graph.graph.answers import AnswerIndex
 from roam_graph.graph.mmkg import MultimodalKG
-from roam_graph.model import build_model, total_loss
+from roam_graph.model import KGModel, build_model, total_loss
 from roam_graph.model.diagnostics import diagnostic_queries, routing_diagnostics
 from roam_graph.model.roam import RoamModel
-from roam_graph.sampling import (
-    EdgeBatchSampler,
-    NegativeBatch,
-    OneToNSampler,
-    dense_targets,
-    make_negative_sampler,
-)
+from roam_graph.sampling import ShuffledBatches
 from roam_graph.tracking import Tracker
 from roam_graph.training import distributed
 from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from roam_graph.training.config import ExperimentConfig
 from roam_graph.training.distributed import DistributedContext
 from roam_graph.training.optimisers import clip_grad_norm, make_optimiser
+from roam_graph.training.progress import EarlyStopping, TrainingProgress
+from roam_graph.training.regimes import Regime, regime_for
 from roam_graph.training.reports import write_config, write_history, write_metrics
 
 Log = Callable[[str], None]
@@ -69,40 +64,19 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True)
 
 
-def make_sampler(config: ExperimentConfig, kg: MultimodalKG,
-                 triples: torch.Tensor | None = None, context: DistributedContext | None = None
-                 ) -> OneToNSampler | EdgeBatchSampler:
-    """1-N query batches, or edge batches turned into ``NegativeBatch``es; in a distributed run,
-    this rank's shard with ``batch_size // world_size`` per step (docs/distributed.md)."""
-    training = config.training
-    batch_size = training.batch_size if context is None else \
-        distributed.per_rank_batch_size(training.batch_size, context.world_size)
-    if training.regime == "1-n":
-        sampler: OneToNSampler | EdgeBatchSampler = OneToNSampler.from_kg(
-            kg, batch_size, triples=triples, seed=config.seed, num_workers=training.num_workers)
-    else:
-        negatives = make_negative_sampler(training.negative_strategy, kg, training.negatives,
-                                          triples=triples, seed=config.seed)
-        sampler = EdgeBatchSampler.from_kg(kg, batch_size, triples=triples, seed=config.seed,
-                                           num_workers=training.num_workers, transform=negatives)
+def make_sampler(regime: Regime, kg: MultimodalKG, triples: torch.Tensor | None = None,
+                 context: DistributedContext | None = None) -> ShuffledBatches[Any]:
+    """The regime's batches; in a distributed run, this rank's shard with
+    ``batch_size // world_size`` per step (docs/distributed.md)."""
+    batch_size = regime.config.training.batch_size
+    if context is not None:
+        batch_size = distributed.per_rank_batch_size(batch_size, context.world_size)
+    sampler = regime.make_sampler(kg, batch_size, triples)
     return sampler if context is None else sampler.shard(context.rank, context.world_size)
 
 
-def batch_inputs(batch: Any, label_smoothing: float, device: torch.device
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """``(heads, relations, candidates or None, targets)`` on ``device``."""
-    queries = batch.queries.to(device, non_blocking=True)
-    if isinstance(batch, NegativeBatch):
-        candidates = batch.expanded().to(device, non_blocking=True)
-        targets = torch.zeros(candidates.shape, device=device)
-        targets[:, 0] = 1.0
-        return queries[:, 0], queries[:, 1], candidates, targets
-    targets = dense_targets(batch, label_smoothing).to(device, non_blocking=True)
-    return queries[:, 0], queries[:, 1], None, targets
-
-
-def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer,
-                config: ExperimentConfig, device: torch.device,
+def train_epoch(model: nn.Module, sampler: Any, regime: Regime,
+                optimiser: torch.optim.Optimizer, config: ExperimentConfig, device: torch.device,
                 scaler: torch.cuda.amp.GradScaler | None, progress: bool,
                 context: DistributedContext | None = None) -> dict[str, float]:
     """One pass over the sampler; loss sums stay on the device until the epoch ends. In a
@@ -114,30 +88,17 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
     bar = tqdm(total=len(sampler), desc=f"epoch {sampler.epoch}", unit="batch",
                disable=not progress, leave=False)
     for batch in sampler:
-        heads, relations, candidates, targets = batch_inputs(
-            batch, config.training.label_smoothing, device)
+        inputs = regime.inputs(batch, device)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
-            output = model(heads, relations, candidates)
-            loss, parts = total_loss(output, targets, config.model.ot_weight,
+            output = model(inputs.heads, inputs.relations, inputs.candidates)
+            loss, parts = total_loss(output, inputs.targets, config.model.ot_weight,
                                      config.training.loss, config.model.ot_epsilon)
-        optimiser.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimiser)
-        else:
-            loss.backward()
-        if config.training.max_grad_norm:
-            clip_grad_norm(model.parameters(), config.training.max_grad_norm)
-        if scaler is not None:
-            scaler.step(optimiser)
-            scaler.update()
-        else:
-            optimiser.step()
+        optimiser_step(loss, model, optimiser, scaler, config.training.max_grad_norm)
         if context is not None:
             distributed.after_step(context, model, sampler.epoch, sampler.position)
         sums += torch.stack([parts["triple"].float(), parts["ot"].float(),
                              parts["critic"].float()])
-        seen += len(heads)
+        seen += len(inputs.heads)
         bar.update(1)
     bar.close()
     if context is not None:
@@ -147,6 +108,25 @@ def train_epoch(model: nn.Module, sampler: Any, optimiser: torch.optim.Optimizer
     return {"loss_triple": triple, "loss_ot": ot, "loss_routing": critic, "seconds": seconds,
             "queries_per_second": seen / max(seconds, 1e-9),
             "peak_memory_mb": peak_memory_mb(device)}
+
+
+def optimiser_step(loss: torch.Tensor, model: nn.Module, optimiser: torch.optim.Optimizer,
+                   scaler: torch.cuda.amp.GradScaler | None, max_grad_norm: float | None
+                   ) -> None:
+    """Backward, optional clipping, step; through ``scaler`` under fp16 autocast."""
+    optimiser.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimiser)
+    else:
+        loss.backward()
+    if max_grad_norm:
+        clip_grad_norm(model.parameters(), max_grad_norm)
+    if scaler is not None:
+        scaler.step(optimiser)
+        scaler.update()
+    else:
+        optimiser.step()
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -237,120 +217,173 @@ def _saved_config(path: Path) -> dict[str, Any]:
     return saved
 
 
+@dataclass
+class Session:
+    """One run in training: what the stages of ``run_training`` share. ``model`` is evaluated
+    and checkpointed; ``trainable`` is what the steps train (the model, or its DDP wrapper)."""
+    config: ExperimentConfig
+    kg: MultimodalKG
+    out: Path
+    device: torch.device
+    model: KGModel
+    trainable: nn.Module
+    optimiser: torch.optim.Optimizer
+    scaler: torch.cuda.amp.GradScaler | None
+    regime: Regime
+    sampler: ShuffledBatches[Any]
+    known: AnswerIndex
+    categories: torch.Tensor
+    progress: TrainingProgress
+    first_epoch: int
+    context: DistributedContext | None
+    log: Log
+
+    @property
+    def main(self) -> bool:
+        return self.context is None or self.context.is_main
+
+    def result(self, test: dict[str, Any]) -> RunResult:
+        stopping = self.progress.stopping
+        return RunResult(self.out, test, dict(stopping.best_validation), stopping.best_epoch,
+                         self.progress.last_epoch, stopping.stopped)
+
+
 def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool = False,
                  log: Log = print, progress: bool = True,
                  train_triples: torch.Tensor | None = None,
                  context: DistributedContext | None = None,
                  tracker: Tracker | None = None, evaluate_test: bool = True) -> RunResult:
-    """Train, select on validation, test once; files go to ``out`` (README: Output files).
-    With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs and
-    writes files, and every rank returns rank 0's result. ``tracker`` (roam_graph.tracking)
-    receives each evaluated history row and the test metrics; it observes, it never steers training
-    (except by raising, as a pruning search does); the caller closes it. ``evaluate_test=False``
-    (a search trial) ends after selection: no test evaluation, no metrics.json, empty test."""
+    """Train, select on validation, test once; files go to ``out`` (docs/training.md: Output
+    files). With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs
+    and writes files, and every rank returns rank 0's result. ``tracker`` (roam_graph.tracking)
+    receives each evaluated history row and the test metrics; it observes, it never steers
+    training (except by raising, as a pruning search does); the caller closes it.
+    ``evaluate_test=False`` (a search trial) ends after selection: no test evaluation, no
+    metrics.json, empty test."""
     out.mkdir(parents=True, exist_ok=True)
     main = context is None or context.is_main
     log, progress = (log, progress) if main else (_silent, False)
+    session = start_session(config, kg, out, resume, log, train_triples, context)
+    for epoch in range(session.first_epoch, config.training.epochs + 1):
+        if session.progress.stopping.stopped:
+            break
+        run_epoch(session, epoch, tracker, progress)
+    if context is not None:
+        distributed.finish_training(context, session.model, out, log)
+        if not main:
+            return distributed.share(context, None)
+    if not evaluate_test:  # the test split stays unseen: selection data only
+        return distributed.share(context, session.result({}))
+    return distributed.share(context, test_selected_model(session, tracker, progress))
+
+
+def start_session(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool,
+                  log: Log, train_triples: torch.Tensor | None,
+                  context: DistributedContext | None) -> Session:
+    """Device, model, optimiser, regime and sampler, and the progress to continue from (a fresh
+    one, or the checkpoint's with ``resume``); ``config.json`` is written at once, so that an
+    interrupted run can be inspected."""
     device = resolve_device(config.device) if context is None else context.device
     seed_everything(config.seed, device)
     model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
                         seed=config.seed).to(device)
-    if getattr(model, "dropped_modalities", ()):
+    if model.dropped_modalities:
         log(f"note: {', '.join(model.dropped_modalities)} not available on graph "
             f"{kg.name!r}; training with {', '.join(model.modality_names)}")
     optimiser = make_optimiser(model, config.training)  # before DDP: it may make tables sparse
     scaler = torch.cuda.amp.GradScaler() if device.type == "cuda" else None
-    sampler = make_sampler(config, kg, train_triples, context)
+    regime = regime_for(config)
+    sampler = make_sampler(regime, kg, train_triples, context)
     known = build_filter(kg)
     categories = relation_categories(kg.triples("train"), kg.num_relations)
-    progress_state: dict[str, Any] = {"best_mrr": -math.inf, "best_epoch": 0, "bad_evals": 0,
-                                      "history": [], "stopped_early": False}
+    progress = TrainingProgress(EarlyStopping(config.training.patience), config.to_dict())
     first_epoch = 1
     state = resume_state(out, config, device, log) if resume else None
     if state is not None:
         restore(state, model, optimiser)
-        progress_state = state["progress"]
+        progress = TrainingProgress.from_state(state["progress"], config.training.patience)
+        progress.config = config.to_dict()
         first_epoch = state["epoch"] + 1
-    progress_state["config"] = config.to_dict()
-    if main:
-        write_config(out, config)  # at the start: an interrupted run can be inspected
-    training = config.training
+    if context is None or context.is_main:
+        write_config(out, config)
     trainable = model if context is None else distributed.wrap_model(
-        model, context, training.regime != "1-n", log)
-    for epoch in range(first_epoch, training.epochs + 1):
-        if progress_state["stopped_early"]:
-            break
-        sampler.set_epoch(epoch)
-        stats = train_epoch(trainable, sampler, optimiser, config, device, scaler, progress,
-                            context)
-        # one history row per epoch; its validation columns stay empty unless evaluated
-        row: dict[str, Any] = {"epoch": epoch, **stats}
-        if main:
-            progress_state["history"].append(row)
-        evaluated = main and (epoch % training.eval_every == 0 or epoch == training.epochs)
-        if evaluated:
-            eval_started = time.perf_counter()
-            valid = evaluate_split(model, kg, "valid", known, categories, config, device)
-            row["valid_seconds"] = time.perf_counter() - eval_started
-            row.update({f"valid_{k}": v for k, v in valid.headline.items()},
-                       **_routing_columns(model, kg, device, progress_state))
-            log(f"epoch {epoch}: loss {stats['loss_triple']:.4f} (ot {stats['loss_ot']:.4f}), "
-                f"valid MRR {valid.headline['mrr']:.4f}, {stats['queries_per_second']:.0f} q/s")
-            if valid.headline["mrr"] > progress_state["best_mrr"]:
-                progress_state.update(best_mrr=valid.headline["mrr"], best_epoch=epoch,
-                                      bad_evals=0, best_validation=dict(valid.headline))
-                save_checkpoint(out / "best.pt", model, optimiser, epoch, progress_state)
-            else:
-                progress_state["bad_evals"] += 1
-                if progress_state["bad_evals"] >= training.patience:
-                    progress_state["stopped_early"] = True
-                    log(f"early stop at epoch {epoch}: no better validation MRR for "
-                        f"{training.patience} evaluations")
-        if main:
-            write_history(out / "history.csv", progress_state["history"])
-            save_checkpoint(out / "last.pt", model, optimiser, epoch, progress_state)
-        if evaluated and tracker is not None:  # after the files: a pruned run keeps this epoch
-            tracker.log_evaluation(epoch, row)
-        # rank 0 decides early stopping; the others wait here for its evaluation and checkpoint
-        stopped = distributed.share(context, progress_state["stopped_early"])
-        progress_state["stopped_early"] = stopped
-    if context is not None:
-        distributed.finish_training(context, model, out, log)
-        if not main:
-            return distributed.share(context, None)
-    last_epoch = progress_state["history"][-1]["epoch"] if progress_state["history"] else 0
-    if not evaluate_test:  # the test split stays unseen: selection data only
-        return distributed.share(context, RunResult(
-            out, {}, progress_state.get("best_validation", {}), progress_state["best_epoch"],
-            last_epoch, progress_state["stopped_early"]))
-    best = load_checkpoint(out / "best.pt", device)
-    model.load_state_dict(best["model"])
-    test = evaluate_split(model, kg, "test", known, categories, config, device,
-                          progress=progress)
+        model, context, regime.scores_given_candidates, log)
+    return Session(config, kg, out, device, model, trainable, optimiser, scaler, regime,
+                   sampler, known, categories, progress, first_epoch, context, log)
+
+
+def run_epoch(session: Session, epoch: int, tracker: Tracker | None, progress: bool) -> None:
+    """Train one epoch; validate when due; write history.csv and last.pt (rank 0)."""
+    session.sampler.set_epoch(epoch)
+    stats = train_epoch(session.trainable, session.sampler, session.regime, session.optimiser,
+                        session.config, session.device, session.scaler, progress,
+                        session.context)
+    # one history row per epoch; its validation columns stay empty unless evaluated
+    row: dict[str, Any] = {"epoch": epoch, **stats}
+    training = session.config.training
+    evaluated = session.main and (epoch % training.eval_every == 0 or epoch == training.epochs)
+    if session.main:
+        session.progress.history.append(row)
+    if evaluated:
+        validate(session, epoch, row)
+    if session.main:
+        write_history(session.out / "history.csv", session.progress.history)
+        save_checkpoint(session.out / "last.pt", session.model, session.optimiser, epoch,
+                        session.progress.to_state())
+    if evaluated and tracker is not None:  # after the files: a pruned run keeps this epoch
+        tracker.log_evaluation(epoch, row)
+    # rank 0 decides early stopping; the others wait here for its evaluation and checkpoint
+    stopping = session.progress.stopping
+    stopping.stopped = distributed.share(session.context, stopping.stopped)
+
+
+def validate(session: Session, epoch: int, row: dict[str, Any]) -> None:
+    """Validation MRR (and routing diagnostics) into ``row``; best.pt when it is the best."""
+    started = time.perf_counter()
+    valid = evaluate_split(session.model, session.kg, "valid", session.known,
+                           session.categories, session.config, session.device)
+    row["valid_seconds"] = time.perf_counter() - started
+    row.update({f"valid_{k}": v for k, v in valid.headline.items()}, **routing_columns(session))
+    session.log(f"epoch {epoch}: loss {row['loss_triple']:.4f} (ot {row['loss_ot']:.4f}), "
+                f"valid MRR {valid.headline['mrr']:.4f}, {row['queries_per_second']:.0f} q/s")
+    stopping = session.progress.stopping
+    if stopping.observe(epoch, valid.headline):
+        save_checkpoint(session.out / "best.pt", session.model, session.optimiser, epoch,
+                        session.progress.to_state())
+    elif stopping.stopped:
+        session.log(f"early stop at epoch {epoch}: no better validation MRR for "
+                    f"{stopping.patience} evaluations")
+
+
+def test_selected_model(session: Session, tracker: Tracker | None, progress: bool
+                        ) -> RunResult:
+    """Load best.pt, evaluate the test split once, write metrics.json and ranks.pt."""
+    model, kg = session.model, session.kg
+    model.load_state_dict(load_checkpoint(session.out / "best.pt", session.device)["model"])
+    test = evaluate_split(model, kg, "test", session.known, session.categories, session.config,
+                          session.device, progress=progress)
     if isinstance(model, RoamModel):  # the diagnostics of the selected model
-        progress_state["routing"] = routing_diagnostics(
-            model, diagnostic_queries(kg.triples("valid"), kg.num_relations), device).columns()
-    write_metrics(out, test, kg.relation_names, progress_state)
+        session.progress.routing = routing_diagnostics(
+            model, diagnostic_queries(kg.triples("valid"), kg.num_relations),
+            session.device).columns()
+    write_metrics(session.out, test, kg.relation_names, session.progress)
     if tracker is not None:
-        tracker.log_test(progress_state["best_epoch"], test.headline)
-    result = RunResult(out, test.to_json(kg.relation_names), progress_state["best_validation"],
-                       progress_state["best_epoch"], last_epoch, progress_state["stopped_early"])
-    return distributed.share(context, result)
+        tracker.log_test(session.progress.stopping.best_epoch, test.headline)
+    return session.result(test.to_json(kg.relation_names))
 
 
 def _silent(_: str) -> None:
     pass
 
 
-def _routing_columns(model: nn.Module, kg: MultimodalKG, device: torch.device,
-                     progress_state: dict[str, Any]) -> dict[str, float]:
+def routing_columns(session: Session) -> dict[str, float]:
     """Routing diagnostics (model/diagnostics.py) on a fixed set of validation queries, both
     directions, for history.csv; the options chosen are kept to count changes next time."""
-    if not isinstance(model, RoamModel):
+    if not isinstance(session.model, RoamModel):
         return {}
-    queries = diagnostic_queries(kg.triples("valid"), kg.num_relations)
-    previous = progress_state.get("routing_selection")
-    found = routing_diagnostics(model, queries, device,
+    queries = diagnostic_queries(session.kg.triples("valid"), session.kg.num_relations)
+    previous = session.progress.routing_selection
+    found = routing_diagnostics(session.model, queries, session.device,
                                 None if previous is None else torch.tensor(previous))
-    progress_state["routing_selection"] = found.selected.tolist()
+    session.progress.routing_selection = found.selected.tolist()
     return found.columns()
