@@ -46,6 +46,12 @@ def select_options(table: torch.Tensor, option: torch.Tensor) -> torch.Tensor:
     return table.gather(2, index).squeeze(2)
 
 
+def select_entities(encoding: CandidateEncoding, ids: torch.Tensor) -> CandidateEncoding:
+    """Rows ``ids`` of an encoding of all entities (``encoding.ids`` None)."""
+    return CandidateEncoding(encoding.raw[ids], encoding.experts_out[ids],
+                             encoding.entity_terms[ids], encoding.present[ids], ids)
+
+
 def detach_encoding(encoding: CandidateEncoding) -> CandidateEncoding:
     return CandidateEncoding(encoding.raw.detach(), encoding.experts_out.detach(),
                              encoding.entity_terms.detach(), encoding.present, encoding.ids)
@@ -177,10 +183,10 @@ class RoamModel(KGModel):
         """Scores of tails for queries ``(heads, relations)``: against all entities ``[B, N]``,
         or against ``candidates [B, C]``. ``candidate_encoding`` (from ``encode_entities()``)
         may be passed in at evaluation to encode all entities once for many batches."""
-        queries = self._queries(heads, relations)
+        encoded, inverse = self._candidates(candidates, candidate_encoding)
+        queries = self._queries(self._head_encoding(encoded, heads), relations)
         cost = self.routing_cost(queries.head, queries.relation_vectors, queries.logits)
         routing = self._route(cost)
-        encoded, inverse = self._candidates(candidates, candidate_encoding)
         scores, head_modality_weights = None, None
         for option, weight in self._routes(routing.weights):
             part, weights = self._score_option(queries, option, weight, encoded, inverse)
@@ -206,16 +212,23 @@ class RoamModel(KGModel):
         """Diagnostics: scores of all tails ``[B, G, O, N]`` had each router chosen each option
         (the others keeping their choice), and the routing itself, as at evaluation (call in
         eval mode)."""
-        queries = self._queries(heads, relations)
+        encoded = candidate_encoding or self.encode_entities()
+        queries = self._queries(self._head_encoding(encoded, heads), relations)
         routing = self._route(self.routing_cost(queries.head, queries.relation_vectors,
                                                 queries.logits))
-        encoded = candidate_encoding or self.encode_entities()
         selected = routing.weights.argmax(dim=-1)
         return self._option_scores(queries, selected, encoded, None), routing
 
-    def _queries(self, heads: torch.Tensor, relations: torch.Tensor) -> Queries:
+    def _head_encoding(self, encoded: CandidateEncoding, heads: torch.Tensor
+                       ) -> CandidateEncoding:
+        """The heads' encoding: rows of an all-entity encoding when there is one (1-N training,
+        evaluation), so the experts do not run on the heads a second time."""
+        return (select_entities(encoded, heads) if encoded.ids is None
+                else self.encode_entities(heads))
+
+    def _queries(self, head: CandidateEncoding, relations: torch.Tensor) -> Queries:
+        """Everything scoring needs about queries whose heads are encoded as ``head``."""
         relation_vectors = self.relations(relations)
-        head = self.encode_entities(heads)
         relation_terms = self.attention.relation_terms(relation_vectors)   # [B, M]
         logits = (head.entity_terms + relation_terms[:, :, None]
                   + self.attention.noise_terms(head.experts_out, relation_vectors))
