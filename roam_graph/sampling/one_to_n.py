@@ -42,23 +42,24 @@ class OneToNBatch:
         return len(self.queries)
 
 
-def dense_targets(batch: OneToNBatch, label_smoothing: float = 0.0) -> torch.Tensor:
-    """float32 ``[b, N]`` multi-hot targets, smoothed as ``(1 - eps) * y + eps / N``.
+def dense_targets(batch: OneToNBatch, label_smoothing: float = 0.0,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """float32 ``[b, N]`` multi-hot targets, smoothed as ``(1 - eps) * y + eps / N``, built on
+    ``device`` (default CPU) from the batch's sparse answers: only the ``nnz`` answer indices
+    cross to a GPU, not the dense ``[b, N]`` matrix.
 
     The two values are computed in float64 and rounded once to float32, so they are exactly
     ``float32((1 - eps) + eps / N)`` and ``float32(eps / N)``."""
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     size = (len(batch.queries), batch.num_entities)
-    if label_smoothing == 0.0:
-        targets = torch.zeros(size, dtype=torch.float32)
-        targets[batch.target_rows, batch.target_tails] = 1.0
-        return targets
+    rows = batch.target_rows.to(device, non_blocking=True)
+    tails = batch.target_tails.to(device, non_blocking=True)
     off = label_smoothing / batch.num_entities
     on = (1.0 - label_smoothing) + off
-    targets = torch.full(size, float(torch.tensor(off, dtype=torch.float64).float()))
-    targets[batch.target_rows, batch.target_tails] = float(
-        torch.tensor(on, dtype=torch.float64).float())
+    targets = torch.full(size, float(torch.tensor(off, dtype=torch.float64).float()),
+                         device=device)
+    targets[rows, tails] = float(torch.tensor(on, dtype=torch.float64).float())
     return targets
 
 

@@ -74,9 +74,8 @@ class OneToN(Regime):
 
     def inputs(self, batch: OneToNBatch, device: torch.device) -> TrainingInputs:
         queries = batch.queries.to(device, non_blocking=True)
-        targets = dense_targets(batch, self.config.training.label_smoothing)
-        return TrainingInputs(queries[:, 0], queries[:, 1], None,
-                              targets.to(device, non_blocking=True))
+        targets = dense_targets(batch, self.config.training.label_smoothing, device)
+        return TrainingInputs(queries[:, 0], queries[:, 1], None, targets)
 
 
 class NegativeSampling(Regime):
