@@ -47,3 +47,4 @@ def kg(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 (imports stay 
     from roam_graph.graph.prepare import PrepareOptions, prepare_graph
     folder = tmp_path_factory.mktemp("tiny-data")
     return prepare_graph(PrepareOptions("synthetic-tiny", data_dir=folder), log=lambda _: None).kg
+

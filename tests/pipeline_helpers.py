@@ -34,3 +34,11 @@ def run_cli(module: ModuleType, args: list[str], capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as stop:
         module.run_main(module.main, args)
     return int(stop.value.code or 0), capsys.readouterr().err
+
+
+def load_bench(name: str) -> ModuleType:
+    """``bench/<name>.py`` as a module (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

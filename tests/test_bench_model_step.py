@@ -3,24 +3,17 @@ product, forward and backward, including the feature adapters over all entities.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from pipeline_helpers import load_bench
 
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model import build_model, resolve_config
 from roam_graph.sampling import OneToNSampler
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "model_step.py"
-
 
 @pytest.fixture(scope="module")
 def bench():  # noqa: ANN201 (a module loaded from its file)
-    spec = importlib.util.spec_from_file_location("model_step", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("model_step")
 
 
 def test_a_tucker_step_counts_its_scoring_forward_and_backward(bench, kg: MultimodalKG) -> None:

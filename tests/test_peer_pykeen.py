@@ -4,26 +4,20 @@ tested without PyKEEN (CI does not install the ``bench`` extra); the rest skips 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from pipeline_helpers import load_bench
 
 from roam_graph.data.errors import DataError
 from roam_graph.sampling import OneToNSampler
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "peer_pykeen.py"
-
 
 @pytest.fixture(scope="module")
 def peer():  # noqa: ANN201 (a module loaded from its file)
-    spec = importlib.util.spec_from_file_location("peer_pykeen", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("peer_pykeen")
 
 
 # -- without PyKEEN --------------------------------------------------------------------------
