@@ -34,6 +34,9 @@ class ModelConfig:
     attention_temperature: float = 1.0   # tau of Eq. 4
     attention_noise: bool = True         # learnable Gaussian noise delta_m of Eq. 4 (training)
     routing: str = "top1"                # top1 (straight-through) | soft (plan-weighted mixture)
+    #                                      | anneal (soft, then top-1: docs/model.md)
+    anneal_fraction: float = 0.5         # anneal: share of the epochs over which training goes
+    #                                      from the soft mixture to top-1 (evaluation: top-1)
     eval_routing: str = "balanced"       # per-query routing at evaluation: argmin of c minus the
     #                                      running OT prices (as training routes) | cost (raw c)
     candidate_encoding: str = "relation_aware"   # | relation_agnostic (MoMoK's cheaper choice)
@@ -87,7 +90,7 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "routing": ("top1", "soft"),
+    "routing": ("top1", "soft", "anneal"),
     "cost_signal": ("critic", "ot"),
     "expert_form": ("mlp", "residual"),
     "eval_routing": ("balanced", "cost"),
@@ -134,5 +137,7 @@ def check_config(config: ModelConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
     if config.ot_epsilon <= 0 or config.attention_temperature <= 0:
         raise ValueError("ot_epsilon and attention_temperature must be > 0")
+    if not 0 < config.anneal_fraction <= 1:
+        raise ValueError(f"anneal_fraction must be in (0, 1], got {config.anneal_fraction}")
     if not config.input_noise >= 0:
         raise ValueError(f"input_noise must be >= 0, got {config.input_noise}")

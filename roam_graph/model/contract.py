@@ -12,7 +12,9 @@ relations and their reciprocals, head prediction being the reciprocal's tail pre
 - ``sparse_entity_tables()`` switches its entity-indexed tables to sparse gradients
   (large-graph mode, training/optimisers.py);
 - ``entity_modality_weights(entities)`` is a relation-free attention over modalities per entity
-  where the model has one (MoMoK), else None.
+  where the model has one (MoMoK), else None;
+- ``begin_epoch(epoch, epochs)`` lets a model follow a training schedule (ROAM's annealed
+  routing); the trainer calls it before each epoch.
 Routing (ROAM and the baselines built on its machinery) is reported by
 ``model/introspection.py`` and ``model/diagnostics.py`` for ``RoamModel``s.
 """
@@ -46,6 +48,10 @@ class KGModel(nn.Module, ABC):
                 candidates: torch.Tensor | None = None,
                 candidate_encoding: Any = None) -> ModelOutput:
         """Scores of tails for queries ``(heads, relations)`` (module docstring)."""
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer before each training epoch (1-based, of ``epochs``), for
+        models whose training follows a schedule (ROAM's annealed routing); nothing here."""
 
     def sparse_entity_tables(self) -> list[nn.Parameter]:
         """Switch the trainable entity-indexed tables (structure embeddings, fine-tuned

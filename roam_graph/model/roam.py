@@ -93,8 +93,9 @@ class RoamModel(KGModel):
         names, self.dropped_modalities = available_modalities(config.modalities, features)
         self.modality_names = names
         m_count, groups, layout = len(names), config.num_groups, config.expert_layout
-        if config.routing == "soft" and layout != "moseg":
-            raise ValueError("soft routing is defined for the MoSEG layout only")
+        if config.routing != "top1" and layout != "moseg":
+            raise ValueError(f"{config.routing} routing is defined for the MoSEG layout only")
+        self.routing_hardness = 1.0   # routing: anneal (begin_epoch); top-1 unless annealing
         options = m_count * groups if layout == "sep" else groups
         expert_of = (torch.arange(options).expand(m_count, options) if layout == "sep"
                      else torch.arange(m_count * groups).view(m_count, groups))
@@ -219,6 +220,12 @@ class RoamModel(KGModel):
         selected = routing.weights.argmax(dim=-1)
         return self._option_scores(queries, selected, encoded, None), routing
 
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        """``routing: anneal``: the hardness of this epoch, 0 at the first epoch rising linearly
+        to 1 (top-1) after ``anneal_fraction`` of the epochs."""
+        span = max(self.config.anneal_fraction * epochs, 1e-9)
+        self.routing_hardness = min(1.0, (epoch - 1) / span)
+
     def _head_encoding(self, encoded: CandidateEncoding, heads: torch.Tensor
                        ) -> CandidateEncoding:
         """The heads' encoding: rows of an all-entity encoding when there is one (1-N training,
@@ -245,7 +252,7 @@ class RoamModel(KGModel):
         routing = route(cost if by_ot else cost.detach(), config.solver, config.ot_epsilon,
                         config.sinkhorn_iterations, config.routing, self.training,
                         None if self.prices is None else self.prices.prices,
-                        straight_through=by_ot)
+                        straight_through=by_ot, hardness=self.routing_hardness)
         if self.prices is not None and routing.prices is not None:
             self.prices.fold(routing.prices)
         return routing
@@ -301,9 +308,11 @@ class RoamModel(KGModel):
         return torch.stack(table, dim=1).view(len(chosen), routers, options, -1)
 
     def _routes(self, weights: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``(option [B, M], weight [B, M])`` pairs: one for top-1 routing, O for soft."""
+        """``(option [B, M], weight [B, M])`` pairs: one for top-1 routing, O for soft (and for
+        annealing before it is hard)."""
         m_count = len(self.modality_names)
-        if self.config.routing == "soft":
+        mixed = self.config.routing == "anneal" and self.training and self.routing_hardness < 1
+        if self.config.routing == "soft" or mixed:
             return [(torch.full((weights.shape[0], m_count), o, device=weights.device),
                      weights[:, 0, o : o + 1].expand(-1, m_count))
                     for o in range(weights.shape[2])]

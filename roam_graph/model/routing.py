@@ -196,25 +196,40 @@ def _training_plan(cost: torch.Tensor, solver: str, epsilon: float, iterations: 
     return plan, prices
 
 
+def anneal_mixture(rows: torch.Tensor, hard: torch.Tensor, hardness: float) -> torch.Tensor:
+    """Soft-to-hard routing weights (``routing: anneal``; ours, docs/model.md): every group
+    is trained on every query while ``hardness`` is low, as in soft routing, so no group starts
+    from a quarter of the data; the mixture then hardens into the top-1 routing that evaluation
+    uses. ``rows`` carry their gradient (straight-through) when the printed Eq. 11 trains the
+    cost."""
+    return (1.0 - hardness) * rows + hardness * (hard + rows - rows.detach())
+
+
 def route(cost: torch.Tensor, solver: str, epsilon: float, iterations: int, mode: str,
           training: bool, prices: torch.Tensor | None = None,
-          straight_through: bool = True) -> Routing:
+          straight_through: bool = True, hardness: float = 1.0) -> Routing:
     """Turn costs ``[B, G, O]`` into option weights.
 
     Training: the OT plan over the batch (per router); ``top1`` keeps each row's best option,
     ``soft`` uses the plan rows. With ``straight_through`` (the paper's reading: the triple loss
     trains the cost) the weights carry the plan's gradient (value unchanged); without it they are
     constants, and only ``routing_critic_loss`` trains the cost.
-    Evaluation: per query, argmin of ``c - prices`` (``top1``) or ``softmax((prices - c) / eps)``
-    (``soft``); ``prices [G, O]`` (``BalancingPrices``) default to 0, i.e. the raw cost."""
+    ``anneal`` mixes the two: ``(1 - hardness) * plan row + hardness * top-1`` (``hardness`` goes
+    from 0 to 1 during training, ``anneal_mixture``).
+    Evaluation: per query, argmin of ``c - prices`` (``top1``, ``anneal``) or
+    ``softmax((prices - c) / eps)`` (``soft``); ``prices [G, O]`` (``BalancingPrices``) default
+    to 0, i.e. the raw cost."""
     if not training:
-        return _evaluation_routing(cost, solver, epsilon, mode, prices)
+        return _evaluation_routing(cost, solver, epsilon, "soft" if mode == "soft" else "top1",
+                                   prices)
     plan, batch_prices = _training_plan(cost, solver, epsilon, iterations)
     rows = plan / plan.sum(dim=-1, keepdim=True).clamp_min(1e-30)
     carried = rows if straight_through else rows.detach()
-    if mode == "top1":
-        hard = F.one_hot(rows.argmax(dim=-1), cost.shape[-1]).to(cost.dtype)
+    hard = F.one_hot(rows.argmax(dim=-1), cost.shape[-1]).to(cost.dtype)
+    if mode == "top1" or (mode == "anneal" and hardness >= 1.0):
         weights = hard + carried - carried.detach()      # straight-through estimator
+    elif mode == "anneal":
+        weights = anneal_mixture(carried, hard, hardness)
     else:
         weights = carried
     return Routing(weights, cost, rows, ot_loss(plan, cost, epsilon), batch_prices)

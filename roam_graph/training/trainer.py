@@ -315,6 +315,7 @@ def start_session(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume:
 def run_epoch(session: Session, epoch: int, tracker: Tracker | None, progress: bool) -> None:
     """Train one epoch; validate when due; write history.csv and last.pt (rank 0)."""
     session.sampler.set_epoch(epoch)
+    session.model.begin_epoch(epoch, session.config.training.epochs)
     stats = train_epoch(session.trainable, session.sampler, session.regime, session.optimiser,
                         session.config, session.device, session.scaler, progress,
                         session.context)
