@@ -91,6 +91,28 @@ class DistOptions:
             raise DataError(f"--sparse-lr must be a positive number, got {self.sparse_lr}")
 
 
+@dataclass(frozen=True)
+class Context:
+    """This process's place in the run: rank among ``world`` trainers, partitions, mode."""
+
+    rank: int
+    world: int
+    num_partitions: int
+    mode: str  # standalone | distributed
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a trainer trains: the sharded entity table and its sparse optimiser, the scorer
+    (wrapped in DDP when there are several trainers) and its dense optimiser."""
+
+    entities: ddgl.DistEmbedding
+    sparse: ddgl.SparseAdam
+    scorer: nn.Module
+    model: nn.Module
+    dense: torch.optim.Optimizer
+
+
 def dist_config(graph: PrepareOptions, settings: Mapping[str, Any],
                 origins: dict[str, str] | None = None) -> ExperimentConfig:
     """The shared configuration of a DistDGL run: ``DEFAULTS`` <- ``settings`` (None: not given)
@@ -144,32 +166,6 @@ def make_scorer(name: str, num_relations: int, model: ModelConfig) -> nn.Module:
     """A scorer over ``num_relations`` (already doubled for reciprocals)."""
     return DistMultScorer(num_relations, model.dim) if name == "distmult" \
         else TuckerScorer(num_relations, model)
-
-
-@dataclass(frozen=True)
-class Context:
-    """This process's place in the run: rank among ``world`` trainers, partitions, mode."""
-
-    rank: int
-    world: int
-    num_partitions: int
-    standalone: bool
-
-    @property
-    def mode(self) -> str:
-        return "standalone" if self.standalone else "distributed"
-
-
-@dataclass(frozen=True)
-class Parts:
-    """What a trainer trains: the sharded entity table and its sparse optimiser, the scorer
-    (wrapped in DDP when there are several trainers) and its dense optimiser."""
-
-    entities: ddgl.DistEmbedding
-    sparse: ddgl.SparseAdam
-    scorer: nn.Module
-    model: nn.Module
-    dense: torch.optim.Optimizer
 
 
 def check_mode(num_parts: int, config_path: Path) -> None:
@@ -250,7 +246,8 @@ def join_run(graph_name: str, part_config: Path, kg: MultimodalKG
     if world != ddgl.num_trainers():
         raise DataError(f"torch.distributed has {world} processes but DistDGL "
                         f"{ddgl.num_trainers()} trainers; launch one torch process per trainer")
-    return graph, Context(rank, world, ddgl.num_partitions(graph), ddgl.is_standalone())
+    mode = "standalone" if ddgl.is_standalone() else "distributed"
+    return graph, Context(rank, world, ddgl.num_partitions(graph), mode)
 
 
 def build_parts(config: ExperimentConfig, options: DistOptions, graph_name: str,
