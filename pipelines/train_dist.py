@@ -23,9 +23,21 @@ from roam_graph.data.textfile import read_text
 from roam_graph.graph import dgl_distributed
 from roam_graph.graph.partition import prepare_options, read_sidecar
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.training.dist_dgl import SCORERS, DistTrainConfig, check_mode, run_dist_training
+from roam_graph.training.config import width_overrides
+from roam_graph.training.dist_dgl import (
+    DEFAULTS,
+    SCORERS,
+    DistOptions,
+    check_mode,
+    dist_config,
+    run_dist_training,
+)
 
-DEFAULTS = DistTrainConfig()
+OPTIONS = DistOptions()
+#: The config keys this command's flags set (errors name the flag).
+FLAGS = {"training.epochs": "--epochs", "training.batch_size": "--batch-size",
+         **dict.fromkeys(width_overrides(None), "--dim"), "training.negatives": "--negatives",
+         "training.lr": "--lr", "evaluation.batch_size": "--eval-batch-size", "seed": "--seed"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,27 +48,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="servers' 'IP PORT' lines (distributed mode; default $DGL_IP_CONFIG)")
     p.add_argument("--data-dir", type=Path, help="cache folder of the prepared graph "
                                                  "(default: the one used to partition)")
-    p.add_argument("--scorer", choices=SCORERS, default=DEFAULTS.scorer)
-    p.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
-    p.add_argument("--dim", type=positive_int, default=DEFAULTS.dim)
-    p.add_argument("--negatives", type=positive_int, default=DEFAULTS.negatives)
-    p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="relations and scorer (Adam)")
-    p.add_argument("--sparse-lr", type=float, default=DEFAULTS.sparse_lr,
+    p.add_argument("--scorer", choices=SCORERS, default=OPTIONS.scorer)
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["training.epochs"])
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["training.batch_size"])
+    p.add_argument("--dim", type=positive_int, default=DEFAULTS["model.dim"])
+    p.add_argument("--negatives", type=positive_int, default=DEFAULTS["training.negatives"])
+    p.add_argument("--lr", type=float, default=DEFAULTS["training.lr"],
+                   help="relations and scorer (Adam)")
+    p.add_argument("--sparse-lr", type=float, default=OPTIONS.sparse_lr,
                    help="entity DistEmbedding (DistDGL SparseAdam)")
-    p.add_argument("--eval-batch-size", type=positive_int, default=DEFAULTS.eval_batch_size)
-    p.add_argument("--seed", type=non_negative_int, default=DEFAULTS.seed)
+    p.add_argument("--eval-batch-size", type=positive_int,
+                   default=DEFAULTS["evaluation.batch_size"])
+    p.add_argument("--seed", type=non_negative_int, default=DEFAULTS["seed"])
     p.add_argument("--out", type=Path, help="output folder")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = DistTrainConfig(epochs=args.epochs, batch_size=args.batch_size, dim=args.dim,
-                             negatives=args.negatives, lr=args.lr, sparse_lr=args.sparse_lr,
-                             scorer=args.scorer, seed=args.seed,
-                             eval_batch_size=args.eval_batch_size)
-    config.check()
+    options = DistOptions(args.scorer, args.sparse_lr)
+    options.check()
     sidecar = read_sidecar(args.partition_config)
     try:
         meta = json.loads(read_text(args.partition_config))
@@ -71,18 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.ip_config is not None and not dgl_distributed.is_standalone() \
             and not args.ip_config.is_file():
         raise DataError(f"--ip-config {args.ip_config}: no such file")
-    options = prepare_options(sidecar, args.data_dir)
-    out = args.out or Path("runs") / options.graph / f"dist-{config.scorer}" / f"seed{config.seed}"
+    graph = prepare_options(sidecar, args.data_dir)
+    config = dist_config(graph, {
+        "training.epochs": args.epochs, "training.batch_size": args.batch_size,
+        "model.dim": args.dim, "training.negatives": args.negatives, "training.lr": args.lr,
+        "evaluation.batch_size": args.eval_batch_size, "seed": args.seed}, origins=FLAGS)
+    out = args.out or Path("runs") / graph.graph / f"dist-{options.scorer}" / f"seed{config.seed}"
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} is a file, not a folder")
     dgl_distributed.initialize(args.ip_config)  # a server process serves here, then exits
-    kg = prepare_graph(options, log=lambda _: None).kg
+    kg = prepare_graph(graph, log=lambda _: None).kg
     expected = sidecar["summary"]["num_triples"]
     if len(kg.triples("train")) != expected:
         raise DataError(f"--partition-config {args.partition_config}: partitioned "
                         f"{expected} train triples, the prepared graph has "
                         f"{len(kg.triples('train'))}; re-run pipelines/partition.py")
-    run_dist_training(config, graph_name, args.partition_config, kg, out)
+    run_dist_training(config, options, graph_name, args.partition_config, kg, out)
     return 0
 
 

@@ -141,7 +141,7 @@ def test_command_line_lists_suites_and_rejects_a_missing_suite(capsys):
 
 
 def test_loading_a_model_from_a_folder_without_a_finished_run_names_the_missing_file(kg, tmp_path):
-    from roam_graph.training.checkpoint import load_trained_model
+    from roam_graph.training.runs import load_trained_model
     with pytest.raises(DataError, match="no config.json; is this the folder of a finished run"):
         load_trained_model(tmp_path, kg)
 
@@ -189,13 +189,14 @@ def test_set_gives_any_config_key_to_every_row_with_yaml_typed_values():
 def test_figures_read_histories_whose_epochs_were_not_all_evaluated(tmp_path):
     """history.csv has a row per epoch; validation columns are empty at epochs not evaluated."""
     from roam_graph.experiments.figures import plot_curves
-    from roam_graph.experiments.runner import RunRecord, history_figures, read_history
+    from roam_graph.experiments.runner import RunRecord, history_figures
+    from roam_graph.training.runs import read_run_history
     run = tmp_path / "run"
     run.mkdir()
     (run / "history.csv").write_text(
         "epoch,seconds,peak_memory_mb,valid_seconds,valid_mrr,routing_entropy\n"
         "1,2.0,10,,,\n2,4.0,12,1.0,0.25,0.5\n3,6.0,11,,,\n", encoding="utf-8")
-    history = read_history(run / "history.csv")
+    history = read_run_history(run)
     assert history_figures(history, selected=2) == {
         "seconds_per_epoch": 4.0, "inference_seconds": 1.0, "peak_memory_mb": 12.0,
         "routing_entropy": 0.5}

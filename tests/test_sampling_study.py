@@ -148,5 +148,5 @@ def test_a_run_saved_before_a_setting_existed_is_reused_with_a_note(kg, tmp_path
     saved.write_text(json.dumps(older), encoding="utf-8")
     lines: list[str] = []
     run_study(tiny_base(), kg, tmp_path, regime, log=lines.append)
-    assert any("predates the setting(s) training.num_workers" in line for line in lines)
+    assert any("before setting(s) training.num_workers existed" in line for line in lines)
     assert sum("not repeated" in line for line in lines) == len(regime)

@@ -13,7 +13,6 @@ read from its cache) from the run's ``config.json``.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
@@ -28,12 +27,16 @@ from roam_graph.api.embeddings import EmbeddingTable, embedding_tables
 from roam_graph.api.export import export_tables
 from roam_graph.api.prediction import KnownTriples, predict_table, score_table
 from roam_graph.data.errors import DataError
-from roam_graph.data.textfile import read_text
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model.contract import KGModel
-from roam_graph.training.checkpoint import load_trained_model, selected_checkpoint
-from roam_graph.training.config import ExperimentConfig, load_config, prepare_options
+from roam_graph.training.config import ExperimentConfig, prepare_options
+from roam_graph.training.runs import (
+    load_trained_model,
+    read_metrics,
+    read_run_config,
+    selected_checkpoint,
+)
 from roam_graph.training.trainer import resolve_device
 
 Names = Iterable[Sequence[str]] | pd.DataFrame
@@ -51,8 +54,7 @@ class TrainedRun:
     @property
     def metrics(self) -> dict[str, Any] | None:
         """The run's ``metrics.json`` (test metrics of the selected model), if written."""
-        path = self.folder / "metrics.json"
-        return json.loads(read_text(path)) if path.is_file() else None
+        return read_metrics(self.folder) if (self.folder / "metrics.json").is_file() else None
 
     @cached_property
     def known(self) -> KnownTriples:
@@ -122,11 +124,8 @@ def load_run(folder: str | Path, data_dir: str | Path | None = None,
     before its first validation has no ``best.pt``: its ``last.pt`` is loaded and ``log`` (a
     warning without one) gets a note saying so."""
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise DataError(f"{folder}: no config.json; is this the folder of a finished run?")
-    config = load_config(folder / "config.json", {
-        "data_dir": None if data_dir is None else str(data_dir),
-        "source": None if source is None else str(source)})
+    config = read_run_config(folder, {"data_dir": None if data_dir is None else str(data_dir),
+                                      "source": None if source is None else str(source)})
     checkpoint, note = selected_checkpoint(folder)
     if note is not None:
         (log or warnings.warn)(note)

@@ -17,7 +17,6 @@ from typing import Any
 from roam_graph.api.trained import TrainedRun
 from roam_graph.graph.prepare import prepare_graph
 from roam_graph.tracking import tracking
-from roam_graph.training.checkpoint import load_trained_model
 from roam_graph.training.config import (
     default_config_path,
     default_out,
@@ -25,6 +24,7 @@ from roam_graph.training.config import (
     load_config,
     prepare_options,
 )
+from roam_graph.training.runs import load_trained_model
 from roam_graph.training.trainer import resolve_device, run_training
 
 

@@ -22,8 +22,7 @@ from roam_graph.atomic import atomic_path
 from roam_graph.experiments.runner import RunRecord
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model.introspection import entity_modality_weights, routing_report
-from roam_graph.training.checkpoint import load_trained_model
-from roam_graph.training.reports import read_history
+from roam_graph.training.runs import load_trained_model, read_run_history
 
 
 def new_figure(columns: int, size: tuple[float, float], **options: Any) -> tuple[Figure, Any]:
@@ -46,7 +45,7 @@ def plot_curves(records: Sequence[RunRecord], path: Path, title: str) -> Path:
             continue
         seen.add(record.row)
         # history.csv has a row per epoch; only evaluated epochs have a validation MRR
-        history = [r for r in read_history(record.out / "history.csv") if "valid_mrr" in r]
+        history = [r for r in read_run_history(record.out) if "valid_mrr" in r]
         axis.plot([r["epoch"] for r in history], [100 * r["valid_mrr"] for r in history],
                   marker="o", label=record.row)
     axis.set(xlabel="epoch", ylabel="validation MRR (%)", title=title)

@@ -9,7 +9,6 @@ suite and peak memory is measured per run (Fig. 4); ``isolate=False`` trains in 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -19,7 +18,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from roam_graph.atomic import write_json
 from roam_graph.data.errors import DataError
@@ -27,9 +25,15 @@ from roam_graph.experiments.suites import Row, Suite
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model.config import MODEL_DEFAULTS, VARIANTS, ModelConfig
 from roam_graph.model.inputs import available_modalities
-from roam_graph.training.config import ExperimentConfig, load_config
-from roam_graph.training.reports import read_history
-from roam_graph.training.trainer import run_training
+from roam_graph.training.config import ExperimentConfig
+from roam_graph.training.runs import (
+    read_metrics,
+    read_run_history,
+    resolve_run_config,
+    run_state,
+    train_here,
+    train_or_reuse,
+)
 
 Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[2]
@@ -58,21 +62,15 @@ def row_config(base: ExperimentConfig, row: Row, seed: int) -> ExperimentConfig:
     A row inherits the base's widths, routing settings and training settings, but its model and
     variant name come from the row (default: the base's model, variant ``full``), so that the
     fields a variant resolves (expert layout, cost input, ...) are the row's, not the base's."""
-    data = base.to_dict()
-    settings: dict[str, Any] = {k: v for k, v in data.items()
-                                if k not in ("model", "training", "evaluation")}
-    settings.update({f"model.{k}": data["model"][k] for k in INHERITED_MODEL_FIELDS})
-    settings["model.model"] = data["model"]["model"]
-    for section in ("training", "evaluation"):
-        settings.update({f"{section}.{k}": v for k, v in data[section].items()})
-    return load_config(None, {**settings, **row.overrides, "seed": seed})
+    return resolve_run_config(base, row.overrides, seed, model_keys=INHERITED_MODEL_FIELDS)
 
 
-#: Model settings a row inherits from the base config: all but those that model and variant
-#: names resolve (expert layout, cost input, solver, ...), which must come from the row.
-INHERITED_MODEL_FIELDS = tuple(
+#: Model settings a row inherits from the base config: the model name and all settings but
+#: those that model and variant names resolve (expert layout, cost input, solver, ...), which
+#: must come from the row.
+INHERITED_MODEL_FIELDS = frozenset(
     f.name for f in fields(ModelConfig)
-    if f.name not in {"model", "variant", "modalities"}.union(
+    if f.name not in {"variant", "modalities"}.union(
         *map(set, VARIANTS.values()), *map(set, MODEL_DEFAULTS.values())))
 
 
@@ -114,16 +112,10 @@ def run_suite(suite: Suite, base: ExperimentConfig, kg: MultimodalKG, out: Path,
             log(f"{suite.name}: {row.label}: skipped ({reason})")
             continue
         for seed in range(base.seed, base.seed + runs):
-            config = row_config(base, row, seed)
             run_out = run_folder(out, row, seed)
-            if (run_out / "metrics.json").is_file():
-                check_same_settings(run_out, config, log)
-                log(f"{suite.name}: {row.label} seed {seed}: finished earlier, kept")
-            else:
-                resume = (run_out / "last.pt").is_file()
-                log(f"{suite.name}: {row.label} seed {seed}: "
-                    f"{'resuming' if resume else 'training'} -> {run_out}")
-                train_one(config, kg, run_out, resume, isolate, log)
+            train_or_reuse(row_config(base, row, seed), kg, run_out, log=log,
+                           label=f"{suite.name}: {row.label} seed {seed}: ",
+                           train=lambda c, k, o, resume: train_one(c, k, o, resume, isolate))
             records.append(RunRecord(row.label, seed, run_out, read_run(run_out)))
     return records, skipped
 
@@ -139,41 +131,16 @@ def finished_records(row: Row, base: ExperimentConfig, out: Path, runs: int
     found = []
     for seed in range(base.seed, base.seed + runs):
         run_out = run_folder(out, row, seed)
-        if (run_out / "metrics.json").is_file():
+        if run_state(run_out) == "finished":
             found.append(RunRecord(row.label, seed, run_out, read_run(run_out)))
     return found
 
 
-def check_same_settings(run_out: Path, config: ExperimentConfig, log: Log = print) -> None:
-    """A finished run is reused only if it was made with exactly these settings. A setting the
-    saved run does not know (added to roam-graph after it ran) is reported, not refused."""
-    try:
-        saved = json.loads((run_out / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise DataError(f"{run_out}: metrics.json without a readable config.json; delete the "
-                        "folder to run it again") from None
-    now = json.loads(json.dumps(config.to_dict()))
-    differences = [f"{section}.{key}: {saved[section].get(key)!r} -> {value!r}"
-                   for section in ("model", "training", "evaluation")
-                   for key, value in now[section].items()
-                   if key in saved[section] and saved[section][key] != value]
-    unknown = [f"{section}.{key}" for section in ("model", "training", "evaluation")
-               for key in now[section] if key not in saved[section]]
-    if unknown:
-        log(f"note: {run_out} was made before setting(s) {', '.join(unknown)} existed; "
-            "reused as it is")
-    differences += [f"{key}: {saved.get(key)!r} -> {now[key]!r}"
-                    for key in ("graph", "seed", "text_encoder") if saved.get(key) != now[key]]
-    if differences:
-        raise DataError(f"{run_out} holds a finished run with other settings "
-                        f"({'; '.join(differences[:4])}); use another --out, or delete the "
-                        "folder to run it again")
-
-
-def train_one(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool, isolate: bool,
-              log: Log) -> None:
+def train_one(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: bool,
+              isolate: bool) -> None:
+    """Train one run, in a worker process (``isolate``) or in this one."""
     if not isolate:
-        run_training(config, kg, out, resume=resume, log=lambda _: None, progress=False)
+        train_here(config, kg, out, resume)
         return
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "spec.json"
@@ -198,12 +165,9 @@ def read_run(out: Path) -> dict[str, float]:
     validation evaluation (both directions); peak_memory_mb: the run's peak (process RSS on CPU,
     CUDA allocator peak on GPU); routing_entropy: at the selected epoch (Fig. 2); the routing
     diagnostics of ``ROUTING_FIGURES`` (model/diagnostics.py) of the selected model."""
-    try:
-        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DataError(f"{out / 'metrics.json'}: cannot read ({error})") from None
+    metrics = read_metrics(out)
     result = {k: float(metrics[k]) for k in ("mrr", "mr", "hits@1", "hits@3", "hits@10")}
-    history = read_history(out / "history.csv")
+    history = read_run_history(out)
     selected = metrics.get("selected_epoch")
     result.update(history_figures(history, selected))
     result["selected_epoch"] = float(selected or 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,13 @@ from roam_graph.data.errors import DataError
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.sampling import neighbourhood_edges, random_entities, sample_edge_fraction
 from roam_graph.training.config import ExperimentConfig, default_config_path, load_config
-from roam_graph.training.reports import read_history
-from roam_graph.training.trainer import run_training
+from roam_graph.training.runs import (
+    read_metrics,
+    read_run_history,
+    resolve_run_config,
+    train_here,
+    train_or_reuse,
+)
 
 Log = Callable[[str], None]
 
@@ -109,11 +115,7 @@ def study_config(graph: str, *, model: str = "tucker", dim: int = 64, epochs: in
 
 def configured(base: ExperimentConfig, configuration: Configuration) -> ExperimentConfig:
     """``base`` with the configuration's overrides, validated like a config file."""
-    data = base.to_dict()
-    settings = {k: v for k, v in data.items() if k not in ("model", "training", "evaluation")}
-    for section in ("model", "training", "evaluation"):
-        settings.update({f"{section}.{k}": v for k, v in data[section].items()})
-    return load_config(None, {**settings, **configuration.overrides})
+    return resolve_run_config(base, configuration.overrides)
 
 
 def _subgraph(configuration: Configuration) -> dict[str, Any] | None:
@@ -161,58 +163,11 @@ def run_names(base: ExperimentConfig, configurations: Sequence[Configuration],
     return {c.name: first[key(c)] for c in configurations}
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved config without the settings that do not change a run (where files live)."""
-    return {k: v for k, v in config.items() if k not in ("source", "data_dir", "device")}
-
-
-def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
-def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """``"training.epochs: 4 -> 8"`` for every setting both configurations have and that differs
-    (a setting added to the code after a run was saved is not a difference: see below)."""
-    old, new = _flat(before), _flat(now)
-    return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in sorted(set(old) & set(new))
-            if old[k] != new[k]]
-
-
-def train_or_reuse(config: ExperimentConfig, kg: MultimodalKG, out: Path,
-                   triples: torch.Tensor | None, log: Log, train_log: Log | None,
-                   progress: bool) -> None:
-    """Train into ``out`` unless a finished run with this configuration is there already."""
-    saved = out / "config.json"
-    if (out / "metrics.json").is_file() and saved.is_file():
-        before = _comparable(json.loads(saved.read_text(encoding="utf-8")))
-        now = _comparable(json.loads(json.dumps(config.to_dict())))
-        changed = ", ".join(_differences(before, now))
-        if changed:
-            raise DataError(f"{out}: holds a finished run with other settings ({changed}); "
-                            f"choose another --out or delete that folder")
-        newer = sorted(set(_flat(now)) - set(_flat(before)))
-        if newer:  # the code gained settings since: the run used what the code did then
-            log(f"  note: {saved} predates the setting(s) {', '.join(newer)}")
-        log(f"  finished run in {out}: not repeated")
-        return
-    resume = (out / "last.pt").is_file()
-    if resume:
-        log(f"  resuming the interrupted run in {out}")
-    run_training(config, kg, out, resume=resume, log=train_log or (lambda _: None),
-                 progress=progress, train_triples=triples)
-
-
 def result_row(configuration: Configuration, config: ExperimentConfig, run: str, out: Path,
                triples: torch.Tensor) -> dict[str, Any]:
     """One CSV row, read back from the run's files (the same for new and reused runs)."""
-    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    history = read_history(out / "history.csv")
+    metrics = read_metrics(out)
+    history = read_run_history(out)
     seconds = sum(row["seconds"] for row in history)  # training only: validation is separate
     training = config.training
     sampled = training.regime == "negative-sampling"
@@ -250,7 +205,9 @@ def run_study(base: ExperimentConfig, kg: MultimodalKG, out: Path,
         share = "" if run == configuration.name else f" (same run as {run})"
         log(f"[{index}/{len(configurations)}] {configuration.group}: {configuration.name}"
             f"{share}")
-        train_or_reuse(config, kg, out / "runs" / run, triples, log, train_log, progress)
+        train_or_reuse(config, kg, out / "runs" / run, log=log, label="  ",
+                       train=partial(train_here, train_triples=triples, log=train_log,
+                                     progress=progress))
         used = kg.triples("train") if triples is None else triples
         rows.append(result_row(configuration, config, run, out / "runs" / run, used))
         write_csv(out / "sampling.csv", rows)

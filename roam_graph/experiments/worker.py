@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 from roam_graph.data.errors import DataError
-from roam_graph.graph.prepare import prepare_graph
-from roam_graph.training.config import load_config, prepare_options
-from roam_graph.training.trainer import run_training
+from roam_graph.training.runs import train_saved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.spec)
-        kg = prepare_graph(prepare_options(config)).kg
-        run_training(config, kg, args.out, resume=args.resume, progress=False)
+        train_saved(args.spec, args.out, args.resume)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -14,9 +14,7 @@ import torch
 
 from roam_graph.atomic import atomic_path
 from roam_graph.data.errors import DataError
-from roam_graph.model import build_model
 from roam_graph.model.contract import KGModel
-from roam_graph.training.config import load_config
 
 
 def save_checkpoint(path: Path, model: KGModel, optimiser: torch.optim.Optimizer,
@@ -52,34 +50,3 @@ def restore(state: dict[str, Any], model: KGModel,
     torch.set_rng_state(state["rng_cpu"].cpu())
     if state["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
-
-
-def selected_checkpoint(run: Path) -> tuple[Path, str | None]:
-    """The checkpoint to inspect in a run folder: ``best.pt`` (the model selected on validation),
-    or ``last.pt`` with a note saying so when the run stopped before its first validation."""
-    run = Path(run)
-    if (run / "best.pt").is_file():
-        return run / "best.pt", None
-    if (run / "last.pt").is_file():
-        return run / "last.pt", (f"note: {run} has no best.pt yet (it stopped before its first "
-                                 f"validation); using last.pt, the latest epoch")
-    raise DataError(f"{run}: no checkpoint yet (best.pt or last.pt): the run stopped before its "
-                    f"first epoch ended; continue it with --resume")
-
-
-def load_trained_model(run: Path, kg: Any, device: str = "cpu",
-                       checkpoint: Path | None = None) -> KGModel:
-    """The selected model of a finished run folder (``config.json`` + ``best.pt``), in eval
-    mode, for the graph it was trained on; ``checkpoint``: another file of the run to load
-    (``selected_checkpoint``'s ``last.pt``)."""
-    checkpoint = checkpoint or run / "best.pt"
-    for path in (run / "config.json", checkpoint):
-        if not path.is_file():
-            raise DataError(f"{run}: no {path.name}; is this the folder of a finished run?")
-    config = load_config(run / "config.json")
-    if config.graph != kg.name:
-        raise DataError(f"{run} was trained on graph {config.graph!r}, not {kg.name!r}")
-    model = build_model(config.model, kg.num_entities, 2 * kg.num_relations, kg.modalities,
-                        seed=config.seed)
-    model.load_state_dict(load_checkpoint(checkpoint, torch.device(device))["model"])
-    return model.to(device).eval()

@@ -6,13 +6,21 @@ Where the parameters live:
 - relation embeddings and the scorer: ordinary torch modules, replicated in every trainer and
   kept identical by ``DistributedDataParallel`` (gloo) when there is more than one trainer.
 
-The scorer is DistMult by default (``s = <e_h, w_r, e_t>``, Yang et al. 2015): no dense core to
-synchronise, no dropout or batch norm, and it learns the tiny graphs of the tests in a few epochs.
-``scorer="tucker"`` uses the paper's ``TuckerInteraction`` (Eq. 10) instead, with the same
-query-times-tail form. Both score over ``2R`` relations: head prediction is tail prediction of the
-reciprocal relation ``r + R``, as everywhere in this project. Training is structure-only
-negative sampling (BCE, uniform negatives); the multimodal models (ROAM, MoMoK) are not supported
-in this mode (their encoders need every entity's features at every step).
+The scorer is the paper's ``TuckerInteraction`` (Eq. 10) by default, with learned relation
+vectors; ``scorer="distmult"`` (``s = <e_h, w_r, e_t>``, Yang et al. 2015) is the lighter option:
+no dense core to synchronise, no dropout or batch norm. Both score over ``2R`` relations: head
+prediction is tail prediction of the reciprocal relation ``r + R``, as everywhere in this
+project. Training is structure-only negative sampling (BCE, uniform negatives); the multimodal
+models (ROAM, MoMoK) are not supported in this mode (their encoders need every entity's features
+at every step).
+
+What it shares with ``run_training``: the configuration (``ExperimentConfig``, resolved by
+``training.runs``; only the scorer and the entity table's learning rate are its own,
+``DistOptions``), the seed scheme (``seed_everything``; batches and their negatives from the
+samplers' ``(seed, epoch, batch)`` streams), the negative sampler and edge batches
+(``roam_graph.sampling``), the Tucker interaction and the evaluator. What it keeps: the entity
+table (a ``DistEmbedding``, not the models' ``nn.Embedding``), so the query side of the models
+is built here, and its loss (the mean BCE of the positives plus that of the negatives).
 
 Each trainer iterates over its share of the training edges (``edge_split``); all trainers take
 the same number of steps per epoch (the largest share decides; shorter shares wrap around),
@@ -24,10 +32,11 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,37 +47,84 @@ from roam_graph.data.errors import DataError
 from roam_graph.evaluation import build_filter, evaluate
 from roam_graph.evaluation.baselines import random_scorer_metrics
 from roam_graph.graph import dgl_distributed as ddgl
-from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.graph.mmkg import MultimodalKG, reciprocal_triples
+from roam_graph.graph.prepare import PrepareOptions
+from roam_graph.model.config import ModelConfig
 from roam_graph.model.interaction import TuckerInteraction
+from roam_graph.sampling import (
+    EdgeBatchSampler,
+    NegativeBatch,
+    NegativeSampler,
+    UniformEntities,
+    derive_seed,
+)
+from roam_graph.training.config import ExperimentConfig, width_overrides
+from roam_graph.training.runs import resolve_run_config
+from roam_graph.training.trainer import seed_everything
 
 SCORERS = ("distmult", "tucker")
 Log = Callable[[str], None]
+#: The settings a DistDGL run takes from its flags (``load_config`` keys) and their defaults;
+#: ``model.dim`` sets every width, as ``--dim`` does for ``roam run``.
+DEFAULTS: dict[str, Any] = {"training.epochs": 20, "training.batch_size": 256, "model.dim": 64,
+                            "training.negatives": 32, "training.lr": 0.01,
+                            "evaluation.batch_size": 512, "seed": 0}
+#: What DistDGL training is whatever the flags: structure-only negative sampling with BCE on CPU;
+#: every positive comes with its reciprocal query, so only tails are corrupted (strategy
+#: ``tail``). The model settings are the Tucker scorer's (widths, dropouts).
+FIXED: dict[str, Any] = {"model.model": "tucker", "training.regime": "negative-sampling",
+                         "training.negative_strategy": "tail", "training.loss": "bce",
+                         "device": "cpu"}
 
 
 @dataclass(frozen=True)
-class DistTrainConfig:
-    epochs: int = 20
-    batch_size: int = 256
-    dim: int = 64
-    negatives: int = 32
-    lr: float = 0.01
-    sparse_lr: float = 0.02
+class DistOptions:
+    """What only DistDGL training has beside the shared ``ExperimentConfig``: the scorer and the
+    learning rate of the sharded entity table."""
     scorer: str = "tucker"
-    seed: int = 0
-    eval_batch_size: int = 512
+    sparse_lr: float = 0.02
 
     def check(self) -> None:
-        for name in ("epochs", "batch_size", "dim", "negatives", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                flag = "--" + name.replace("_", "-")
-                raise DataError(f"{flag} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "sparse_lr"):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise DataError(f"--{name.replace('_', '-')} must be a positive number, "
-                                f"got {value}")
         if self.scorer not in SCORERS:
             raise DataError(f"--scorer {self.scorer!r}: choose one of {', '.join(SCORERS)}")
+        if not (self.sparse_lr > 0 and math.isfinite(self.sparse_lr)):
+            raise DataError(f"--sparse-lr must be a positive number, got {self.sparse_lr}")
+
+
+@dataclass(frozen=True)
+class Context:
+    """This process's place in the run: rank among ``world`` trainers, partitions, mode."""
+
+    rank: int
+    world: int
+    num_partitions: int
+    mode: str  # standalone | distributed
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a trainer trains: the sharded entity table and its sparse optimiser, the scorer
+    (wrapped in DDP when there are several trainers) and its dense optimiser."""
+
+    entities: ddgl.DistEmbedding
+    sparse: ddgl.SparseAdam
+    scorer: nn.Module
+    model: nn.Module
+    dense: torch.optim.Optimizer
+
+
+def dist_config(graph: PrepareOptions, settings: Mapping[str, Any],
+                origins: dict[str, str] | None = None) -> ExperimentConfig:
+    """The shared configuration of a DistDGL run: ``DEFAULTS`` <- ``settings`` (None: not given)
+    <- ``FIXED``, on the graph the partitions were made from, checked like a config file
+    (``origins`` names the flag behind a key in errors)."""
+    given = {**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
+    dim = given.pop("model.dim")
+    files = {"graph": graph.graph, "source": None if graph.source is None else str(graph.source),
+             "data_dir": None if graph.data_dir is None else str(graph.data_dir),
+             "text_encoder": graph.text_encoder, "format": graph.format}
+    return resolve_run_config(None, {**given, **width_overrides(dim), **files, **FIXED},
+                              origins=origins)
 
 
 def uniform_init(shape: tuple[int, ...], dtype: torch.dtype, scale: float,
@@ -92,32 +148,24 @@ class DistMultScorer(nn.Module):
 
 
 class TuckerScorer(nn.Module):
-    """Query from the paper's ``TuckerInteraction`` (Eq. 10) with learned relation vectors."""
+    """Query from the paper's ``TuckerInteraction`` (Eq. 10) with learned relation vectors: the
+    query side of ``TuckerModel``, whose entity table here is the sharded ``DistEmbedding``."""
 
-    def __init__(self, num_relations: int, dim: int) -> None:
+    def __init__(self, num_relations: int, model: ModelConfig) -> None:
         super().__init__()
-        self.relations = nn.Embedding(num_relations, dim)
+        self.relations = nn.Embedding(num_relations, model.relation_dim)
         nn.init.xavier_normal_(self.relations.weight)
-        self.tucker = TuckerInteraction(dim, dim)
+        self.tucker = TuckerInteraction(model.dim, model.relation_dim, model.input_dropout,
+                                        model.hidden_dropout1, model.hidden_dropout2)
 
     def forward(self, heads: torch.Tensor, relation_ids: torch.Tensor) -> torch.Tensor:
         return self.tucker.query(heads, self.relations(relation_ids), relation_ids)
 
 
-def make_scorer(name: str, num_relations: int, dim: int) -> nn.Module:
+def make_scorer(name: str, num_relations: int, model: ModelConfig) -> nn.Module:
     """A scorer over ``num_relations`` (already doubled for reciprocals)."""
-    return DistMultScorer(num_relations, dim) if name == "distmult" \
-        else TuckerScorer(num_relations, dim)
-
-
-@dataclass(frozen=True)
-class Context:
-    """This process's place in the run: rank among ``world`` trainers, partitions, mode."""
-
-    rank: int
-    world: int
-    num_partitions: int
-    standalone: bool
+    return DistMultScorer(num_relations, model.dim) if name == "distmult" \
+        else TuckerScorer(num_relations, model)
 
 
 def check_mode(num_parts: int, config_path: Path) -> None:
@@ -148,13 +196,48 @@ def init_torch_distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def run_dist_training(config: DistTrainConfig, graph_name: str, part_config: Path,
-                      kg: MultimodalKG, out: Path, log: Log = print) -> dict | None:
+def run_dist_training(config: ExperimentConfig, options: DistOptions, graph_name: str,
+                      part_config: Path, kg: MultimodalKG, out: Path, log: Log = print
+                      ) -> dict | None:
     """Train on the DistGraph ``graph_name`` (``part_config``), evaluate filtered MRR on valid
     and test with ``roam_graph.evaluation`` and write ``out/metrics.json`` (rank 0 only; the
     metrics are returned there, ``None`` elsewhere). ``ddgl.initialize`` must have run."""
-    config.check()
-    torch.manual_seed(config.seed)
+    options.check()
+    graph, ctx = join_run(graph_name, part_config, kg)
+    say = log if ctx.rank == 0 else _silent
+    parts = build_parts(config, options, graph_name, ddgl.num_nodes(graph), kg.num_relations,
+                        ctx.world)
+    sampler = edge_batches(ddgl.local_edges(graph), ddgl.num_nodes(graph), kg.num_relations,
+                           config, ctx.rank)
+    steps = _steps_per_epoch(len(sampler))
+    say(f"{ctx.world} trainer(s), {ctx.num_partitions} partition(s), {ctx.mode} mode; "
+        f"{sampler.num_items} local train triples, {steps} steps per epoch, "
+        f"scorer {options.scorer}")
+    started = time.perf_counter()
+    history = train_epochs(parts, sampler, steps, config.training.epochs, ctx.world, say)
+    train_seconds = time.perf_counter() - started
+    metrics = None
+    if ctx.rank == 0:
+        metrics = _evaluate(parts.scorer, parts.entities, graph, kg, config)
+        triples = config.training.epochs * ctx.world * steps * config.training.batch_size
+        metrics.update(graph=kg.name, mode=ctx.mode, trainers=ctx.world,
+                       partitions=ctx.num_partitions,
+                       config={**config.to_dict(), "dist": asdict(options)}, history=history,
+                       train_seconds=train_seconds,
+                       train_triples_per_second=triples / train_seconds)
+        write_metrics(Path(out) / "metrics.json", metrics, log)
+    if ctx.world > 1:
+        torch.distributed.barrier()  # the others wait while rank 0 reads every shard
+    return metrics
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def join_run(graph_name: str, part_config: Path, kg: MultimodalKG
+             ) -> tuple[ddgl.DistGraph, Context]:
+    """Open the DistGraph, checked against ``kg``, and join the trainers' process group."""
     graph = ddgl.open_graph(graph_name, part_config)
     if ddgl.num_nodes(graph) != kg.num_entities:
         raise DataError(f"--partition-config {part_config}: {ddgl.num_nodes(graph)} nodes, but "
@@ -163,99 +246,102 @@ def run_dist_training(config: DistTrainConfig, graph_name: str, part_config: Pat
     if world != ddgl.num_trainers():
         raise DataError(f"torch.distributed has {world} processes but DistDGL "
                         f"{ddgl.num_trainers()} trainers; launch one torch process per trainer")
-    ctx = Context(rank, world, ddgl.num_partitions(graph), ddgl.is_standalone())
-    say = log if rank == 0 else (lambda _: None)
-    heads, relations, tails = ddgl.local_edges(graph)
-    num_nodes, num_relations = ddgl.num_nodes(graph), kg.num_relations
-    entities = ddgl.make_embedding(num_nodes, config.dim, f"{graph_name}-entity",
-                                   partial(uniform_init, scale=1 / math.sqrt(config.dim),
+    mode = "standalone" if ddgl.is_standalone() else "distributed"
+    return graph, Context(rank, world, ddgl.num_partitions(graph), mode)
+
+
+def build_parts(config: ExperimentConfig, options: DistOptions, graph_name: str,
+                num_nodes: int, num_relations: int, world: int) -> Parts:
+    """The entity table and the scorer, initialised from ``config.seed`` as ``run_training``
+    does (``seed_everything``): every trainer builds the same scorer."""
+    seed_everything(config.seed, torch.device("cpu"))
+    dim = config.model.dim
+    entities = ddgl.make_embedding(num_nodes, dim, f"{graph_name}-entity",
+                                   partial(uniform_init, scale=1 / math.sqrt(dim),
                                            seed=config.seed))
-    sparse = ddgl.sparse_adam([entities], config.sparse_lr)
-    scorer = make_scorer(config.scorer, 2 * num_relations, config.dim)
-    model: nn.Module = scorer
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(scorer)
-    dense = torch.optim.Adam(model.parameters(), lr=config.lr)
-    torch.manual_seed(config.seed + 7919 * rank)  # same initial scorer, different negatives
-    steps = _steps_per_epoch(len(heads), config.batch_size)
-    say(f"{ctx.world} trainer(s), {ctx.num_partitions} partition(s), "
-        f"{'standalone' if ctx.standalone else 'distributed'} mode; {len(heads)} local train "
-        f"triples, {steps} steps per epoch, scorer {config.scorer}")
-    history: list[dict[str, float]] = []
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        order = _epoch_order(len(heads), steps * config.batch_size, config.seed, epoch, rank)
-        model.train()
-        total = 0.0
-        for step in range(steps):
-            rows = order[step * config.batch_size:(step + 1) * config.batch_size]
-            loss = _step_loss(model, entities, heads[rows], relations[rows], tails[rows],
-                              num_relations, num_nodes, config.negatives)
-            dense.zero_grad()
-            sparse.zero_grad()  # without it DGL keeps every past batch's trace and reapplies it
-            loss.backward()
-            sparse.step()
-            dense.step()
-            total += float(loss)
-        seconds = time.perf_counter() - epoch_start
-        mean_loss = _mean_across(total / steps, world)
-        history.append({"epoch": epoch, "loss": mean_loss, "seconds": seconds})
-        say(f"epoch {epoch}/{config.epochs}: loss {mean_loss:.4f} ({seconds:.2f} s, "
-            f"{world * steps * config.batch_size / seconds:.0f} triples/s)")
-    train_seconds = time.perf_counter() - started
-    metrics = None
-    if rank == 0:
-        metrics = _evaluate(scorer, entities, graph, kg, config, log)
-        metrics.update(graph=kg.name, mode="standalone" if ctx.standalone else "distributed",
-                       trainers=world, partitions=ctx.num_partitions, config=asdict(config),
-                       history=history, train_seconds=train_seconds,
-                       train_triples_per_second=config.epochs * world * steps
-                       * config.batch_size / train_seconds)
-        path = Path(out) / "metrics.json"
-        write_json(path, metrics)
-        log(f"valid MRR {metrics['valid']['mrr']:.4f}, test MRR {metrics['test']['mrr']:.4f} "
-            f"(random scorer {metrics['random_scorer']['mrr']:.4f}) -> {path}")
-    if world > 1:
-        torch.distributed.barrier()  # the others wait while rank 0 reads every shard
-    return metrics
+    scorer = make_scorer(options.scorer, 2 * num_relations, config.model)
+    model = nn.parallel.DistributedDataParallel(scorer) if world > 1 else scorer
+    return Parts(entities, ddgl.sparse_adam([entities], options.sparse_lr), scorer, model,
+                 torch.optim.Adam(model.parameters(), lr=config.training.lr))
 
 
-def _steps_per_epoch(local: int, batch_size: int) -> int:
-    """The same for every trainer: the largest local share decides."""
-    steps = torch.tensor([max(1, math.ceil(local / batch_size))])
+def edge_batches(edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor], num_nodes: int,
+                 num_relations: int, config: ExperimentConfig, rank: int) -> EdgeBatchSampler:
+    """This trainer's edges in shuffled batches with their negatives, by the samplers' seed
+    scheme: each epoch's order from ``(seed, epoch)``, each batch's negatives from its own
+    generator, ``seed`` mixed with the rank so that trainers draw independently. A positive
+    ``(h, r, t)`` gives the tail query ``(h, r)`` and the reciprocal head query ``(t, r + R)``,
+    each with ``negatives`` uniform corruptions of its tail (ids of the DistGraph's order)."""
+    negatives = NegativeSampler(config.training.negatives, num_relations,
+                                UniformEntities(num_nodes), head_probability=None)
+    return EdgeBatchSampler(torch.stack(edges, dim=1), config.training.batch_size,
+                            seed=derive_seed(config.seed, rank),
+                            transform=partial(both_directions, negatives=negatives,
+                                              num_relations=num_relations))
+
+
+def both_directions(positives: torch.Tensor, generator: torch.Generator,
+                    negatives: NegativeSampler, num_relations: int) -> NegativeBatch:
+    return negatives(reciprocal_triples(positives, num_relations), generator)
+
+
+def train_epochs(parts: Parts, sampler: EdgeBatchSampler, steps: int, epochs: int, world: int,
+                 say: Log) -> list[dict[str, float]]:
+    """Every epoch, one history row each: the loss (mean over steps and trainers), seconds."""
+    history = []
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        loss = _mean_across(train_epoch(parts, sampler, steps, epoch), world)
+        seconds = time.perf_counter() - started
+        history.append({"epoch": epoch, "loss": loss, "seconds": seconds})
+        say(f"epoch {epoch}/{epochs}: loss {loss:.4f} ({seconds:.2f} s, "
+            f"{world * steps * sampler.batch_size / seconds:.0f} triples/s)")
+    return history
+
+
+def train_epoch(parts: Parts, sampler: EdgeBatchSampler, steps: int, epoch: int) -> float:
+    """``steps`` steps, a share shorter than the longest one wrapping around; the mean loss."""
+    order = sampler.epoch_order(epoch)
+    order = order.repeat(math.ceil(steps * sampler.batch_size / len(order)))
+    parts.model.train()
+    total = 0.0
+    for step in range(steps):
+        loss = _step_loss(parts.model, parts.entities, sampler.batch_at(order, epoch, step))
+        parts.dense.zero_grad()
+        parts.sparse.zero_grad()  # without it DGL keeps every past batch's trace and reapplies it
+        loss.backward()
+        parts.sparse.step()
+        parts.dense.step()
+        total += float(loss)
+    return total / steps
+
+
+def write_metrics(path: Path, metrics: dict, log: Log) -> None:
+    write_json(path, metrics)
+    log(f"valid MRR {metrics['valid']['mrr']:.4f}, test MRR {metrics['test']['mrr']:.4f} "
+        f"(random scorer {metrics['random_scorer']['mrr']:.4f}) -> {path}")
+
+
+def _steps_per_epoch(local: int) -> int:
+    """The same for every trainer: the largest local share (in batches) decides."""
+    steps = torch.tensor([local])
     if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
         torch.distributed.all_reduce(steps, op=torch.distributed.ReduceOp.MAX)
     return int(steps)
 
 
-def _epoch_order(local: int, length: int, seed: int, epoch: int, rank: int) -> torch.Tensor:
-    """A permutation of the local rows per epoch from ``(seed, epoch, rank)``, repeated to
-    ``length`` when this trainer's share is shorter than the longest one."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 1_009 + rank)
-    repeats = max(1, math.ceil(length / max(1, local)))
-    return torch.cat([torch.randperm(local, generator=generator) for _ in range(repeats)])[:length]
-
-
-def _step_loss(model: nn.Module, entities: ddgl.DistEmbedding, heads: torch.Tensor,
-               relations: torch.Tensor, tails: torch.Tensor, num_relations: int, num_nodes: int,
-               negatives: int) -> torch.Tensor:
-    """BCE of each positive against ``negatives`` uniform corruptions of its tail, for the tail
-    query ``(h, r)`` and the reciprocal head query ``(t, r + R)``. Entity rows are pulled from the
+def _step_loss(model: nn.Module, entities: ddgl.DistEmbedding, batch: NegativeBatch
+               ) -> torch.Tensor:
+    """BCE of each query's true tail against its negatives. Entity rows are pulled from the
     DistEmbedding once per step (unique ids), so SparseAdam sees each row once."""
-    query_heads = torch.cat([heads, tails])
-    query_relations = torch.cat([relations, relations + num_relations])
-    targets = torch.cat([tails, heads])
-    corrupt = torch.randint(0, num_nodes, (len(targets), negatives))
-    ids, inverse = torch.unique(torch.cat([query_heads, targets, corrupt.flatten()]),
+    candidates = batch.expanded()
+    ids, inverse = torch.unique(torch.cat([batch.queries[:, 0], candidates.flatten()]),
                                 return_inverse=True)
     rows = entities(ids)
-    n = len(query_heads)
-    query = model(rows[inverse[:n]], query_relations)
-    positive = (query * rows[inverse[n:2 * n]]).sum(-1)
-    negative = torch.einsum("bd,bkd->bk", query,
-                            rows[inverse[2 * n:]].view(n, negatives, -1))
-    return F.softplus(-positive).mean() + F.softplus(negative).mean()
+    n = len(batch)
+    query = model(rows[inverse[:n]], batch.queries[:, 1])
+    scores = torch.einsum("bd,bkd->bk", query, rows[inverse[n:]].view(n, candidates.shape[1], -1))
+    return F.softplus(-scores[:, 0]).mean() + F.softplus(scores[:, 1:]).mean()
 
 
 def _mean_across(value: float, world: int) -> float:
@@ -279,7 +365,7 @@ def all_entity_rows(entities: ddgl.DistEmbedding, graph: ddgl.DistGraph,
 
 
 def _evaluate(scorer: nn.Module, entities: ddgl.DistEmbedding, graph: ddgl.DistGraph,
-              kg: MultimodalKG, config: DistTrainConfig, log: Log) -> dict:
+              kg: MultimodalKG, config: ExperimentConfig) -> dict:
     """Filtered ranks (both directions, realistic ties) on valid and test with our evaluator."""
     table = all_entity_rows(entities, graph, kg.num_entities)
     scorer.eval()
@@ -291,7 +377,7 @@ def _evaluate(scorer: nn.Module, entities: ddgl.DistEmbedding, graph: ddgl.DistG
     result: dict = {}
     for split in ("valid", "test"):
         evaluated = evaluate(score, kg.triples(split), known, kg.num_relations,
-                             batch_size=config.eval_batch_size)
+                             batch_size=config.evaluation.batch_size)
         result[split] = evaluated.to_json(kg.relation_names) if split == "test" \
             else evaluated.headline
     result["random_scorer"] = random_scorer_metrics(kg, known, "test", seed=config.seed)

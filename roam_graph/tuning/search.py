@@ -27,7 +27,8 @@ import yaml
 from roam_graph.atomic import atomic_path, write_table
 from roam_graph.data.errors import DataError
 from roam_graph.graph.mmkg import MultimodalKG
-from roam_graph.training.config import ExperimentConfig, load_config
+from roam_graph.training.config import ExperimentConfig
+from roam_graph.training.runs import resolve_run_config
 from roam_graph.training.trainer import run_training
 from roam_graph.tuning.space import SearchSpace
 
@@ -75,11 +76,7 @@ class PruningReporter:
 
 def trial_config(base: ExperimentConfig, params: Mapping[str, Any]) -> ExperimentConfig:
     """The base configuration with a trial's parameters, checked as a config file is."""
-    data = base.to_dict()
-    settings = {k: v for k, v in data.items() if k not in ("model", "training", "evaluation")}
-    for section in ("model", "training", "evaluation"):
-        settings.update({f"{section}.{k}": v for k, v in data[section].items()})
-    return load_config(None, {**settings, **params})
+    return resolve_run_config(base, params)
 
 
 @dataclass(frozen=True)
