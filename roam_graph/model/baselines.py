@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
 from roam_graph.model.contract import KGModel
-from roam_graph.model.inputs import ModalityInputs, available_modalities
+from roam_graph.model.inputs import ModalityInputs
 from roam_graph.model.interaction import TuckerInteraction, score_all, score_candidates
 from roam_graph.model.outputs import ModelOutput
 
@@ -63,9 +63,7 @@ class MomokModel(KGModel):
     def __init__(self, config: ModelConfig, num_entities: int, num_relations: int,
                  features: Mapping[str, Modality], seed: int = 0) -> None:
         super().__init__()
-        self.config = config
-        names, self.dropped_modalities = available_modalities(config.modalities, features)
-        self.modality_names = names
+        names = self.use_modalities(config, features)
         m_count, k, dim = len(names), config.num_groups, config.dim
         self.inputs = ModalityInputs(num_entities, dim, names, features,
                                      config.finetune_features, config.input_noise, seed)

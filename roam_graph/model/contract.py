@@ -22,13 +22,15 @@ Routing (ROAM and the baselines built on its machinery) is reported by
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
-from roam_graph.model.inputs import ModalityInputs
+from roam_graph.model.inputs import ModalityInputs, available_modalities
 from roam_graph.model.outputs import ModelOutput
 
 
@@ -48,6 +50,15 @@ class KGModel(nn.Module, ABC):
                 candidates: torch.Tensor | None = None,
                 candidate_encoding: Any = None) -> ModelOutput:
         """Scores of tails for queries ``(heads, relations)`` (module docstring)."""
+
+    def use_modalities(self, config: ModelConfig, features: Mapping[str, Modality]
+                       ) -> tuple[str, ...]:
+        """Keep ``config`` and the modalities it asks for that ``features`` has (the rest are
+        ``dropped_modalities``); returns the kept names."""
+        self.config = config
+        self.modality_names, self.dropped_modalities = available_modalities(config.modalities,
+                                                                            features)
+        return self.modality_names
 
     def begin_epoch(self, epoch: int, epochs: int) -> None:
         """Called by the trainer before each training epoch (1-based, of ``epochs``), for

@@ -26,7 +26,7 @@ from roam_graph.model.config import ModelConfig
 from roam_graph.model.contract import KGModel
 from roam_graph.model.experts import ExpertBank
 from roam_graph.model.fusion import ModalityAttention
-from roam_graph.model.inputs import ModalityInputs, available_modalities
+from roam_graph.model.inputs import ModalityInputs
 from roam_graph.model.interaction import TuckerInteraction
 from roam_graph.model.outputs import CandidateEncoding, ModelOutput, RoutingSignal
 from roam_graph.model.routing import (
@@ -89,9 +89,7 @@ class RoamModel(KGModel):
     def __init__(self, config: ModelConfig, num_entities: int, num_relations: int,
                  features: Mapping[str, Modality], seed: int = 0) -> None:
         super().__init__()
-        self.config = config
-        names, self.dropped_modalities = available_modalities(config.modalities, features)
-        self.modality_names = names
+        names = self.use_modalities(config, features)
         m_count, groups, layout = len(names), config.num_groups, config.expert_layout
         if config.routing != "top1" and layout != "moseg":
             raise ValueError(f"{config.routing} routing is defined for the MoSEG layout only")
