@@ -42,7 +42,12 @@ from roam_graph.evaluation import build_filter, evaluate, relation_categories
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model import build_model, resolve_config
-from roam_graph.training.config import EvaluationConfig, ExperimentConfig, TrainingConfig
+from roam_graph.training.config import (
+    LOSSES,
+    EvaluationConfig,
+    ExperimentConfig,
+    TrainingConfig,
+)
 from roam_graph.training.trainer import (
     evaluate_split,
     make_sampler,
@@ -298,7 +303,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--loss", choices=("bce", "softmax"), default="bce",
+    parser.add_argument("--loss", choices=LOSSES, default="bce",
                         help="bce: BCE on logits (TuckER, our Eq. 10); softmax: cross-entropy "
                              "(PyKEEN's CrossEntropyLoss), which learns in far fewer epochs")
     parser.add_argument("--eval-every", type=int,

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from roam_graph.model.experts import EXPERT_FORMS
+from roam_graph.model.sinkhorn import SOLVERS
+
 MODELS: tuple[str, ...] = ("roam", "tucker", "momok", "sinkhorn-moe")
 MODALITIES: tuple[str, ...] = ("structure", "image", "text")
 
@@ -86,17 +89,19 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
                      "cost_signal": "ot", "cost_centring": False},
 }
 
+#: The allowed values of each string key. Solver and expert-form names belong to the modules that
+#: dispatch on them (sinkhorn.py, experts.py): imported, so a new solver is added in one place.
 CHOICES: dict[str, tuple[str, ...]] = {
     "routing": ("top1", "soft"),
     "cost_signal": ("critic", "ot"),
-    "expert_form": ("mlp", "residual"),
+    "expert_form": EXPERT_FORMS,
     "eval_routing": ("balanced", "cost"),
     "candidate_encoding": ("relation_aware", "relation_agnostic"),
     "expert_layout": ("moseg", "sep", "mge"),
     "cost_input": ("fused", "fused_entity", "raw", "fused_no_relation", "raw_no_relation"),
     "group_rep": ("dynamic", "prototype"),
     "cost_function": ("learned", "cosine"),
-    "solver": ("sinkhorn", "tksr", "sot", "lot"),
+    "solver": SOLVERS,
 }
 
 

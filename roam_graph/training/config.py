@@ -19,12 +19,14 @@ from roam_graph.data.errors import DataError, quote, shorten
 from roam_graph.data.textfile import read_text
 from roam_graph.graph.prepare import PrepareOptions, check_text_encoder, graph_format
 from roam_graph.model.config import ModelConfig, resolve_config
+from roam_graph.model.loss import LOSS_NAMES
 from roam_graph.sampling.negatives import strategy_names
 from roam_graph.training.config_types import ConfigLoader, field_types, typed_value
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 REGIMES: tuple[str, ...] = ("1-n", "negative-sampling")
-LOSSES: tuple[str, ...] = ("bce", "softmax")
+#: Triple losses by name (bce: Eq. 10; softmax: cross-entropy), as roam_graph.model.loss has them.
+LOSSES: tuple[str, ...] = LOSS_NAMES
 #: Candidate chunk of evaluation in large-graph mode when none is configured: the fastest of
 #: those measured on CPU (bench/chunked_eval.py, docs/SCALING.md); raise it on a GPU.
 LARGE_GRAPH_CANDIDATE_CHUNK = 8192
