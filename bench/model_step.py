@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
+from roam_graph.cli._options import add_config_flag, add_config_flags, add_graph_flag
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model import build_model, resolve_config, total_loss
+from roam_graph.model.config import same_widths
 from roam_graph.sampling import OneToNSampler, dense_targets
 
 
@@ -51,11 +52,10 @@ def step_flops(model: str, batch: int, entities: int, dim: int, groups: int, mod
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--graph", default="db15k")
-    parser.add_argument("--source", type=Path)
-    parser.add_argument("--data-dir", type=Path)
+    add_graph_flag(parser, default="db15k")
+    add_config_flags(parser, "--source", "--data-dir")
     parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--dim", type=int, default=256)
+    add_config_flag(parser, "--dim", default=256)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--steps", type=int, default=5)
@@ -78,9 +78,8 @@ def main() -> None:
     # "roam-ot": the printed Eq. 11 trains the cost (no critic), to show what the critic costs
     for label, name, variant in (("tucker", "tucker", "full"), ("roam-ot", "roam", "paper-ot-loss"),
                                  ("roam", "roam", "full")):
-        config = resolve_config(name, variant, dim=args.dim, relation_dim=args.dim,
-                                expert_hidden=args.dim, cost_hidden=args.dim,
-                                num_groups=args.groups, sinkhorn_iterations=args.iterations)
+        config = resolve_config(name, variant, **same_widths(args.dim), num_groups=args.groups,
+                                sinkhorn_iterations=args.iterations)
         torch.manual_seed(0)
         model = build_model(config, kg.num_entities, 2 * kg.num_relations, features).train()
         optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)

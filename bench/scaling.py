@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from roam_graph.model.config import MODELS
+from roam_graph.model.config import MODELS, same_widths
 from roam_graph.training.config import REGIMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,8 +110,7 @@ def worker(args: argparse.Namespace) -> dict:
     training = TrainingConfig(batch_size=args.batch_size, lr=1e-3, negatives=args.negatives,
                               regime="negative-sampling" if negative else "1-n",
                               large_graph=large)
-    config = resolve_config(args.model, modalities=("structure",), dim=args.dim,
-                            relation_dim=args.dim, expert_hidden=args.dim, cost_hidden=args.dim,
+    config = resolve_config(args.model, modalities=("structure",), **same_widths(args.dim),
                             num_groups=args.groups)
     seed_everything(0, torch.device("cpu"))   # as run_training: deterministic CPU kernels
     model = build_model(config, args.entities, 2 * RELATIONS, {})

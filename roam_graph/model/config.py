@@ -13,6 +13,9 @@ from roam_graph.model.sinkhorn import SOLVERS
 
 MODELS: tuple[str, ...] = ("roam", "tucker", "momok", "sinkhorn-moe")
 MODALITIES: tuple[str, ...] = ("structure", "image", "text")
+#: The widths one number sets together (``--dim``, ``dim=`` of the Python API, the benchmarks),
+#: so that a smaller model stays balanced.
+WIDTHS: tuple[str, ...] = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cost_function": ("learned", "cosine"),
     "solver": SOLVERS,
 }
+
+
+def same_widths(dim: int) -> dict[str, int]:
+    """``dim`` for every model width (``WIDTHS``): ``resolve_config(model, **same_widths(32))``."""
+    return dict.fromkeys(WIDTHS, dim)
 
 
 def resolve_config(model: str = "roam", variant: str = "full", **settings: Any) -> ModelConfig:

@@ -18,7 +18,7 @@ import yaml
 from roam_graph.data.errors import DataError, quote, shorten
 from roam_graph.data.textfile import read_text
 from roam_graph.graph.prepare import PrepareOptions, check_text_encoder, graph_format
-from roam_graph.model.config import ModelConfig, resolve_config
+from roam_graph.model.config import WIDTHS, ModelConfig, resolve_config
 from roam_graph.model.loss import LOSS_NAMES
 from roam_graph.sampling.negatives import strategy_names
 from roam_graph.training.config_types import ConfigLoader, field_types, typed_value
@@ -260,7 +260,7 @@ def check_training(training: TrainingConfig, origin: Origin) -> None:
     if training.large_graph and training.regime != "negative-sampling":
         where = ", ".join(sorted({origin("large_graph"), origin("regime")}))
         raise DataError(f"{where}: large_graph (--large-graph) trains with negative sampling "
-                        f"only, but regime is {training.regime!r} (--training): 1-N scores every "
+                        f"only, but regime is {training.regime!r} (--regime): 1-N scores every "
                         f"entity for every query, so its steps grow with the number of entities")
 
 
@@ -307,13 +307,8 @@ def parse_settings(items: list[str]) -> tuple[dict[str, object], dict[str, str]]
     return settings, origins
 
 
-#: The model widths ``--dim`` (and ``dim=`` of the Python API) set together.
-WIDTHS = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
-
-
 def width_overrides(dim: int | None) -> dict[str, int | None]:
-    """``--dim N``: one number for every model width (embedding, relation, expert hidden,
-    gating hidden), so that a smaller model stays balanced."""
+    """``--dim N`` as override keys: one number for every model width (``WIDTHS``)."""
     return {f"model.{name}": dim for name in WIDTHS}
 
 
