@@ -24,6 +24,7 @@ from roam_graph.training.config import (
     REGIMES,
     ExperimentConfig,
     default_config_path,
+    key_docs,
     load_config,
     parse_settings,
     width_overrides,
@@ -55,29 +56,22 @@ CONFIG_FLAGS: dict[str, ConfigFlag] = {
     "--variant": ConfigFlag(("model.variant",), {"choices": list(VARIANTS)}),
     "--modalities": ConfigFlag(("model.modalities",), {
         "help": f"comma-separated subset of {','.join(MODALITIES)}"}),
-    "--groups": ConfigFlag(("model.num_groups",), {
-        "type": positive_int, "help": "number of expert groups K"}),
-    "--input-noise": ConfigFlag(("model.input_noise",), {
-        "type": float, "help": "Gaussian input noise, fraction of std"}),
+    "--groups": ConfigFlag(("model.num_groups",), {"type": positive_int}),
+    "--input-noise": ConfigFlag(("model.input_noise",), {"type": float}),
     "--dim": ConfigFlag(tuple(width_overrides(None)), {
         "type": positive_int,
         "help": "sets every model width (embedding, relation, expert hidden, gating hidden)"}),
     "--epochs": ConfigFlag(("training.epochs",), {"type": positive_int}),
     "--batch-size": ConfigFlag(("training.batch_size",), {"type": positive_int}),
     "--lr": ConfigFlag(("training.lr",), {"type": float}),
-    "--regime": ConfigFlag(("training.regime",), {
-        "choices": REGIMES, "help": "1-n (default) or negative-sampling"},
-        aliases=("--training",)),
-    "--loss": ConfigFlag(("training.loss",), {
-        "choices": LOSSES, "help": "bce (Eq. 10, default) or softmax cross-entropy"}),
-    "--negatives": ConfigFlag(("training.negatives",), {
-        "type": positive_int, "help": "negatives per positive"}),
+    "--regime": ConfigFlag(("training.regime",), {"choices": REGIMES}, aliases=("--training",)),
+    "--loss": ConfigFlag(("training.loss",), {"choices": LOSSES}),
+    "--negatives": ConfigFlag(("training.negatives",), {"type": positive_int}),
     "--negative-strategy": ConfigFlag(("training.negative_strategy",), {
         "help": f"{', '.join(STRATEGIES)}, or several joined by '+' (e.g. bernoulli+filtered)"}),
     "--eval-every": ConfigFlag(("training.eval_every",), {
         "type": positive_int, "help": "epochs between validations (and, in roam tune, pruning)"}),
-    "--patience": ConfigFlag(("training.patience",), {
-        "type": positive_int, "help": "validations without improvement before stopping"}),
+    "--patience": ConfigFlag(("training.patience",), {"type": positive_int}),
     "--large-graph": ConfigFlag(("training.large_graph",), {
         "action": "store_true",
         "help": "large-graph mode: negative sampling (implies --regime negative-sampling), "
@@ -100,9 +94,11 @@ Flag = tuple[str, str, object]
 
 def add_config_flag(parser: argparse.ArgumentParser, name: str, **options: Any) -> None:
     """``name`` of ``CONFIG_FLAGS`` on ``parser``; ``options`` (a default, a help text) replace
-    the table's for this command."""
+    the table's for this command. Without a help text of its own, a flag is described by the
+    documentation of the key it sets (docs/configuration.md)."""
     flag = CONFIG_FLAGS[name]
-    parser.add_argument(name, *flag.aliases, **{**flag.options, **options})
+    described = {"help": key_docs()[flag.keys[0]].meaning}
+    parser.add_argument(name, *flag.aliases, **{**described, **flag.options, **options})
 
 
 def add_config_flags(parser: argparse.ArgumentParser, *names: str) -> None:
