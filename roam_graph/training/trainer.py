@@ -242,7 +242,7 @@ def run_training(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume: 
                  train_triples: torch.Tensor | None = None,
                  context: DistributedContext | None = None,
                  tracker: Tracker | None = None, evaluate_test: bool = True) -> RunResult:
-    """Train, select on validation, test once; files go to ``out`` (README: Output files).
+    """Train, select on validation, test once; files go to ``out`` (docs/training.md: Output files).
     With ``context`` (distributed.py): DDP over its ranks; rank 0 alone evaluates, logs and
     writes files, and every rank returns rank 0's result. ``tracker`` (roam_graph.tracking)
     receives each evaluated history row and the test metrics; it observes, it never steers training
