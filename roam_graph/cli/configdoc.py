@@ -32,10 +32,12 @@ command. tests/test_configuration_doc.py fails when this file and the code disag
 
 A configuration is `configs/<graph>.yaml` (or `--config FILE`) with the command's flags applied
 on top, then the `--set KEY=VALUE` items of `roam experiments` and `roam tune` (KEY as in the
-tables below: `seed`, `model.dim`, `training.lr`, ...). Every value is checked before any work
-starts ([training.md](training.md), "Configuration values"); the resolved configuration is saved
-as `config.json` beside the results. Symbols are those of the ROAM paper; "Table 13" is its
-hyper-parameter table, whose per-graph values the shipped `configs/*.yaml` hold.
+tables below: `seed`, `model.dim`, `training.lr`, ...); the Python API's `train(...)` takes the
+keys as keywords (`epochs=`, `num_groups=`, `dim=` for every width as `--dim`). Every value is
+checked before any work starts ([training.md](training.md), "Configuration values"); the resolved
+configuration is saved as `config.json` beside the results. Symbols are those of the ROAM paper;
+"Table 13" is its hyper-parameter table, whose per-graph values the shipped `configs/*.yaml`
+hold.
 """
 
 
