@@ -47,14 +47,14 @@ def worker(args: argparse.Namespace) -> dict:
     from roam_graph.graph.answers import AnswerIndex
     from roam_graph.graph.mmkg import reciprocal_triples
     from roam_graph.model import build_model, resolve_config
+    from roam_graph.model.config import same_widths
 
     triples = make_triples(args.entities, args.triples + args.queries)
     test = triples[args.triples:]
     known = AnswerIndex.build(reciprocal_triples(triples, RELATIONS), args.entities,
                               2 * RELATIONS)
     torch.manual_seed(0)
-    config = resolve_config(args.model, modalities=("structure",), dim=args.dim,
-                            relation_dim=args.dim, expert_hidden=args.dim, cost_hidden=args.dim)
+    config = resolve_config(args.model, modalities=("structure",), **same_widths(args.dim))
     model = build_model(config, args.entities, 2 * RELATIONS, {}).eval()
     with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
         clear.write("5")   # reset the peak resident set to the current one

@@ -12,22 +12,22 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
+from roam_graph.cli._options import add_config_flag, add_config_flags, add_graph_flag
 from roam_graph.evaluation import build_filter, evaluate
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model import build_model, resolve_config
+from roam_graph.model.config import same_widths
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--graph", default="fb15k237img")
-    parser.add_argument("--source", type=Path)
-    parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--dim", type=int, default=32)
+    add_graph_flag(parser, default="fb15k237img")
+    add_config_flags(parser, "--source", "--data-dir")
+    add_config_flag(parser, "--dim", default=32)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -35,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     kg = prepare_graph(PrepareOptions(args.graph, args.source, args.data_dir)).kg
     torch.manual_seed(0)
-    config = resolve_config("tucker", dim=args.dim, relation_dim=args.dim)
+    config = resolve_config("tucker", **same_widths(args.dim))
     model = build_model(config, kg.num_entities, 2 * kg.num_relations, {}).eval()
     test = kg.triples("test")
     heads = torch.cat([test[:, 0], test[:, 2]])

@@ -21,15 +21,16 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from roam_graph.cli._options import add_config_flag, add_config_flags, add_graph_flag
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model import KGModel, build_model, resolve_config, total_loss
+from roam_graph.model.config import same_widths
 from roam_graph.sampling import OneToNBatch, OneToNSampler, dense_targets
 
 #: (label, model, variant); "roam-ot" trains the cost by Eq. 11 as printed (no critic), to show
@@ -85,9 +86,8 @@ def measure(kg: MultimodalKG, features: dict[str, Modality], args: argparse.Name
     batches = [b for _, b in zip(range(args.steps + 1), sampler, strict=False)]
     found = {}
     for label, name, variant in MODELS:
-        config = resolve_config(name, variant, dim=args.dim, relation_dim=args.dim,
-                                expert_hidden=args.dim, cost_hidden=args.dim,
-                                num_groups=args.groups, sinkhorn_iterations=args.iterations)
+        config = resolve_config(name, variant, **same_widths(args.dim), num_groups=args.groups,
+                                sinkhorn_iterations=args.iterations)
         torch.manual_seed(0)
         model = build_model(config, kg.num_entities, 2 * kg.num_relations, features).train()
         step = make_step(model, (config.ot_weight, config.ot_epsilon))
@@ -107,11 +107,10 @@ def measure(kg: MultimodalKG, features: dict[str, Modality], args: argparse.Name
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--graph", default="db15k")
-    parser.add_argument("--source", type=Path)
-    parser.add_argument("--data-dir", type=Path)
+    add_graph_flag(parser, default="db15k")
+    add_config_flags(parser, "--source", "--data-dir")
     parser.add_argument("--batch-sizes", default="1024", help="comma-separated")
-    parser.add_argument("--dim", type=int, default=256)
+    add_config_flag(parser, "--dim", default=256)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after the counted one")

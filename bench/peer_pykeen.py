@@ -37,12 +37,19 @@ from typing import Any
 import torch
 
 from roam_graph.atomic import atomic_path, write_json
+from roam_graph.cli._options import add_config_flags, add_graph_flag
 from roam_graph.data.errors import DataError
 from roam_graph.evaluation import build_filter, evaluate, relation_categories
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 from roam_graph.model import build_model, resolve_config
-from roam_graph.training.config import EvaluationConfig, ExperimentConfig, TrainingConfig
+from roam_graph.model.config import same_widths
+from roam_graph.training.config import (
+    LOSSES,
+    EvaluationConfig,
+    ExperimentConfig,
+    TrainingConfig,
+)
 from roam_graph.training.regimes import regime_for
 from roam_graph.training.trainer import (
     evaluate_split,
@@ -213,7 +220,7 @@ class Peer:
 
 # -- the run -----------------------------------------------------------------------------------
 def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
-    model = resolve_config("tucker", dim=args.dim, relation_dim=args.dim)
+    model = resolve_config("tucker", **same_widths(args.dim))
     training = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                               regime="1-n", label_smoothing=args.label_smoothing,
                               loss=args.loss)
@@ -291,16 +298,15 @@ def markdown(result: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--graph", default="fb15k237img")
-    parser.add_argument("--source", type=Path)
-    parser.add_argument("--data-dir", type=Path)
+    add_graph_flag(parser, default="fb15k237img")
+    add_config_flags(parser, "--source", "--data-dir")
     parser.add_argument("--dim", type=int, default=32,
                         help="entity = relation dimension (PyKEEN's cost grows as B*N*dim)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--loss", choices=("bce", "softmax"), default="bce",
+    parser.add_argument("--loss", choices=LOSSES, default="bce",
                         help="bce: BCE on logits (TuckER, our Eq. 10); softmax: cross-entropy "
                              "(PyKEEN's CrossEntropyLoss), which learns in far fewer epochs")
     parser.add_argument("--eval-every", type=int,

@@ -15,10 +15,10 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
+from roam_graph.cli._options import add_config_flags, add_graph_flag
 from roam_graph.graph.prepare import PrepareOptions, default_data_dir, prepare_graph
 from roam_graph.sampling import (
     EdgeBatchSampler,
@@ -49,9 +49,8 @@ def row(name: str, k: int | str, seconds: float, negatives_per_batch: int | None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--graph", default="fb15k237img")
-    parser.add_argument("--source", type=Path, default=None)
-    parser.add_argument("--data-dir", type=Path, default=None)
+    add_graph_flag(parser, default="fb15k237img")
+    add_config_flags(parser, "--source", "--data-dir")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--ks", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--repeats", type=int, default=7)

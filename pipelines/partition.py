@@ -15,24 +15,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _cli import Parser, non_negative_int, positive_int, run_main
-from roam_graph.data.formats import FORMATS
-from roam_graph.data.text import TEXT_ENCODERS
+from _cli import Parser, positive_int, run_main
+from roam_graph.cli._options import add_graph_source_flags
 from roam_graph.graph.partition import METHODS, check_partition_request, partition_kg
-from roam_graph.graph.prepare import DATA_DIR_ENV, PrepareOptions, prepare_graph
+from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(description=__doc__)
-    parser.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
-    parser.add_argument("--source", type=Path, help="folder with the graph's files")
-    parser.add_argument("--data-dir", type=Path,
-                        help=f"cache folder (default: ${DATA_DIR_ENV} or ./data)")
-    parser.add_argument("--text-encoder", choices=TEXT_ENCODERS, default="none")
-    parser.add_argument("--format", choices=FORMATS,
-                        help="file format of a graph of your own (default: tsv)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the synthetic graph")
+    add_graph_source_flags(parser)
     parser.add_argument("--parts", type=positive_int, required=True,
                         help="number of partitions (>= 1)")
     parser.add_argument("--method", choices=METHODS, default="metis",

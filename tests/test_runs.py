@@ -179,3 +179,17 @@ def test_a_model_is_loaded_only_for_the_graph_it_was_trained_on(tmp_path: Path) 
     (tmp_path / "best.pt").unlink()
     with pytest.raises(DataError, match="no best.pt; is this the folder of a finished run"):
         load_trained_model(tmp_path, other)
+
+
+def test_a_finished_run_is_compared_only_on_the_settings_its_model_reads(tmp_path: Path
+                                                                         ) -> None:
+    tucker = tiny(**{"model.model": "tucker", "model.expert_form": "mlp"})
+    write_config(tmp_path / "tucker", tucker)
+    (tmp_path / "tucker" / "metrics.json").write_text("{}", encoding="utf-8")
+    check_same_settings(tmp_path / "tucker", tiny(**{"model.model": "tucker",
+                                                     "model.expert_form": "residual"}))
+    roam = tiny(**{"model.expert_form": "mlp"})
+    write_config(tmp_path / "roam", roam)
+    (tmp_path / "roam" / "metrics.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(DataError, match="model.expert_form: 'mlp' -> 'residual'"):
+        check_same_settings(tmp_path / "roam", tiny(**{"model.expert_form": "residual"}))

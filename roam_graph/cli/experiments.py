@@ -19,33 +19,33 @@ import sys
 import time
 from pathlib import Path
 
-from roam_graph.cli._options import add_graph_arguments, base_config, flag_overrides, shared_flags
-from roam_graph.cli._parsing import Parser, non_negative_int, positive_int
+from roam_graph.cli._options import (
+    SHARED_FLAGS,
+    add_configuration_arguments,
+    add_set_option,
+    base_config,
+    command_overrides,
+)
+from roam_graph.cli._parsing import Parser, positive_int
 from roam_graph.experiments.report import write_suite_outputs
 from roam_graph.experiments.runner import run_suite
 from roam_graph.experiments.suites import SUITES, get_suite
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.training.config import LOSSES, prepare_options
+from roam_graph.training.config import prepare_options
+
+#: The flags of this command that set configuration keys (``_options.CONFIG_FLAGS``).
+FLAGS = (*SHARED_FLAGS, "--lr", "--loss")
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
     p = Parser(prog=prog, description=__doc__)
     p.add_argument("--suite", choices=list(SUITES), help="which table or figure")
     p.add_argument("--list", action="store_true", help="list the suites and their rows")
-    add_graph_arguments(p)
-    p.add_argument("--epochs", type=positive_int)
+    add_configuration_arguments(p, FLAGS)
     p.add_argument("--runs", type=positive_int, default=1,
                    help="seeds S..S+N-1 per row (mean ± std)")
-    p.add_argument("--seed", type=non_negative_int)
-    p.add_argument("--dim", type=positive_int, help="every model width, as in run.py")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=LOSSES)
-    p.add_argument("--eval-every", type=positive_int)
-    p.add_argument("--patience", type=positive_int)
-    p.add_argument("--device", help="auto, cpu, cuda, ...")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key for every row, e.g. --set model.expert_form=residual")
+    add_set_option(p, "any config key for every row, e.g. --set model.expert_form=residual "
+                      "(keys: docs/configuration.md)")
     p.add_argument("--rows", help="comma-separated row labels or slugs (as --list shows "
                    "them as folder names; use the slug for a label with a comma) to train "
                    "(default: all); finished runs of the other rows still enter the table")
@@ -58,8 +58,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
 def overrides(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, str]]:
     """The config keys the flags and ``--set`` items set, and the flag or item behind each
     (errors name it)."""
-    return flag_overrides([*shared_flags(args), ("--lr", "training.lr", args.lr),
-                           ("--loss", "training.loss", args.loss)], args.set)
+    return command_overrides(args, FLAGS, args.set)
 
 
 def list_suites() -> str:

@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from roam_graph.cli._parsing import Parser, non_negative_int
-from roam_graph.data.formats import FORMATS
+from roam_graph.cli._options import add_graph_source_flags
+from roam_graph.cli._parsing import Parser
 from roam_graph.data.stats import graph_statistics
-from roam_graph.data.text import TEXT_ENCODERS
-from roam_graph.graph.prepare import DATA_DIR_ENV, PrepareOptions, prepare_graph
+from roam_graph.graph.prepare import PrepareOptions, prepare_graph
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
     parser = Parser(prog=prog, description=__doc__)
-    parser.add_argument("--graph", default="synthetic",
-                        help="registered graph (db15k, mkg-w, mkg-y, kvc16k, fb15k237img, "
-                             "synthetic, synthetic-tiny, synthetic-routing) or a name for your "
-                             "own graph")
-    parser.add_argument("--source", type=Path, help="folder with the graph's files")
-    parser.add_argument("--data-dir", type=Path,
-                        help=f"where caches go (default: ${DATA_DIR_ENV} or ./data)")
-    parser.add_argument("--text-encoder", choices=TEXT_ENCODERS, default="none",
-                        help="compute text features from entity names/descriptions")
+    add_graph_source_flags(parser)
     parser.add_argument("--download", action="store_true",
                         help="fetch the published files and verify their checksums")
-    parser.add_argument("--format", choices=FORMATS,
-                        help="file format of a graph of your own (default: tsv; a registered "
-                             "graph's own format may be repeated)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the synthetic graph")
     parser.add_argument("--stats", action="store_true", help="print the graph's statistics")
     return parser.parse_args(argv)
 

@@ -22,42 +22,33 @@ import time
 from pathlib import Path
 
 from roam_graph.atomic import write_json
-from roam_graph.cli._options import add_graph_arguments, base_config, flag_overrides, shared_flags
-from roam_graph.cli._parsing import Parser, non_negative_int, positive_int
+from roam_graph.cli._options import (
+    SHARED_FLAGS,
+    add_configuration_arguments,
+    base_config,
+    config_flags,
+    flag_overrides,
+)
+from roam_graph.cli._parsing import Parser, positive_int
 from roam_graph.evaluation import build_filter
 from roam_graph.evaluation.baselines import random_scorer_metrics
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.model.config import MODELS, VARIANTS
 from roam_graph.tracking import TRACKERS, tracking
 from roam_graph.training import distributed
-from roam_graph.training.config import LOSSES, REGIMES, default_out, prepare_options, with_seed
+from roam_graph.training.config import default_out, prepare_options, with_seed
 from roam_graph.training.reports import summarize_runs, summary_markdown
 from roam_graph.training.trainer import run_training
+
+#: The flags of this command that set configuration keys (``_options.CONFIG_FLAGS``).
+FLAGS = (*SHARED_FLAGS, "--model", "--variant", "--modalities", "--groups", "--input-noise",
+         "--lr", "--regime", "--loss", "--negatives", "--negative-strategy", "--large-graph",
+         "--candidate-chunk")
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
     p = Parser(prog=prog, description=__doc__)
-    add_graph_arguments(p)
-    p.add_argument("--model", choices=MODELS)
-    p.add_argument("--variant", choices=list(VARIANTS))
-    p.add_argument("--modalities", help="comma-separated subset of structure,image,text")
-    p.add_argument("--groups", type=positive_int, help="number of expert groups K")
-    p.add_argument("--input-noise", type=float, help="Gaussian input noise, fraction of std")
-    p.add_argument("--epochs", type=positive_int)
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--dim", type=positive_int, help="sets every model width (embedding, "
-                                                    "relation, expert hidden, gating hidden)")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--training", choices=REGIMES, help="1-n (default) or negative-sampling")
-    p.add_argument("--loss", choices=LOSSES, help="bce (Eq. 10, default) or softmax "
-                                                  "cross-entropy")
-    p.add_argument("--negatives", type=positive_int, help="negatives per positive")
-    p.add_argument("--negative-strategy", help="e.g. uniform, bernoulli+filtered, shared")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1 ...")
-    p.add_argument("--seed", type=non_negative_int)
+    add_configuration_arguments(p, FLAGS)
     p.add_argument("--runs", type=positive_int, default=1, help="repeat with seeds S, S+1, ...")
-    p.add_argument("--eval-every", type=positive_int)
-    p.add_argument("--patience", type=positive_int)
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -65,13 +56,6 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
                    help="also log each evaluation (losses, validation metrics, routing "
                         "diagnostics) to tensorboard: <out>/tensorboard (extra "
                         "roam-graph[tensorboard])")
-    p.add_argument("--large-graph", action="store_true",
-                   help="large-graph mode: negative sampling (implies --training "
-                        "negative-sampling), sparse entity embeddings with SparseAdam, evaluation "
-                        "in candidate chunks (docs/SCALING.md)")
-    p.add_argument("--candidate-chunk", type=positive_int,
-                   help="evaluate against candidate entities in chunks of this size (memory "
-                        "batch x chunk; default: all at once, 8192 with --large-graph)")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training (DDP) under torchrun, e.g. torchrun --standalone "
                         "--nproc_per_node=2 pipelines/run.py --distributed (docs/distributed.md)")
@@ -80,21 +64,11 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
 
 def overrides(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, str]]:
     """The config keys the flags set, and the flag that set each (errors name it)."""
-    return flag_overrides([
-        *shared_flags(args),
-        ("--model", "model.model", args.model), ("--variant", "model.variant", args.variant),
-        ("--modalities", "model.modalities", args.modalities),
-        ("--groups", "model.num_groups", args.groups),
-        ("--input-noise", "model.input_noise", args.input_noise),
-        ("--lr", "training.lr", args.lr), ("--loss", "training.loss", args.loss),
-        # --large-graph implies negative sampling; an explicit --training 1-n is refused later
-        ("--training" if args.training else "--large-graph", "training.regime",
-         args.training or ("negative-sampling" if args.large_graph else None)),
-        ("--large-graph", "training.large_graph", True if args.large_graph else None),
-        ("--candidate-chunk", "evaluation.candidate_chunk", args.candidate_chunk),
-        ("--negatives", "training.negatives", args.negatives),
-        ("--negative-strategy", "training.negative_strategy", args.negative_strategy),
-    ])
+    flags = config_flags(args, FLAGS)
+    if args.large_graph and args.regime is None:
+        # --large-graph implies negative sampling; an explicit --regime 1-n is refused later
+        flags.append(("--large-graph", "training.regime", "negative-sampling"))
+    return flag_overrides(flags)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

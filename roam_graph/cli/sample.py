@@ -19,43 +19,40 @@ import argparse
 import time
 from pathlib import Path
 
-from roam_graph.cli._options import add_download_flag
-from roam_graph.cli._parsing import Parser, non_negative_int, positive_int
-from roam_graph.data.formats import FORMATS
-from roam_graph.data.text import TEXT_ENCODERS
+from roam_graph.cli._options import (
+    GRAPH_FLAGS,
+    add_config_flag,
+    add_config_flags,
+    add_download_flag,
+    add_graph_flag,
+    flag_origins,
+)
+from roam_graph.cli._parsing import Parser
 from roam_graph.experiments.sampling_study import GROUPS, run_study, select, study_config
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.model.config import MODELS
-from roam_graph.training.config import prepare_options, width_overrides
+from roam_graph.training.config import prepare_options
 
-#: The config keys this command's flags set (errors name the flag).
-FLAGS = {"source": "--source", "format": "--format", "data_dir": "--data-dir",
-         "text_encoder": "--text-encoder", "seed": "--seed", "model.model": "--model",
-         **dict.fromkeys(width_overrides(None), "--dim"),
-         "training.epochs": "--epochs", "training.lr": "--lr",
-         "training.batch_size": "--batch-size", "training.negatives": "--negatives"}
+#: The flags of this command that set configuration keys (errors name the flag).
+FLAGS = (*GRAPH_FLAGS, "--seed", "--model", "--dim", "--epochs", "--lr", "--batch-size",
+         "--negatives")
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
     p = Parser(prog=prog, description=__doc__)
-    p.add_argument("--graph", default="synthetic", help="graph name (default: synthetic)")
-    p.add_argument("--source", type=Path, help="folder with the graph's files")
-    p.add_argument("--format", choices=FORMATS,
-                   help="file format of a graph of your own (default tsv; docs/data-formats.md)")
-    p.add_argument("--data-dir", type=Path, help="cache folder (default $ROAM_DATA_DIR or ./data)")
+    add_graph_flag(p, default="synthetic")
+    add_config_flags(p, "--source", "--format", "--data-dir")
     p.add_argument("--out", type=Path, help="output folder (default runs/<graph>/sampling)")
     p.add_argument("--groups", help=f"comma-separated subset of {','.join(GROUPS)} (default: all)")
-    p.add_argument("--model", choices=MODELS, default="tucker", help="default: tucker")
-    p.add_argument("--text-encoder", choices=TEXT_ENCODERS,
-                   help="default: the graph's config (none for tucker, which reads no text)")
-    p.add_argument("--epochs", type=positive_int, default=8,
-                   help="epochs per configuration (default 8)")
-    p.add_argument("--dim", type=positive_int, default=64, help="every model width (default 64)")
-    p.add_argument("--lr", type=float, default=0.01, help="default 0.01")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
-    p.add_argument("--negatives", type=positive_int, default=16,
-                   help="k of the base configuration and of the strategy group (default 16)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    add_config_flag(p, "--model", default="tucker", help="default: tucker")
+    add_config_flag(p, "--text-encoder",
+                    help="default: the graph's config (none for tucker, which reads no text)")
+    add_config_flag(p, "--epochs", default=8, help="epochs per configuration (default 8)")
+    add_config_flag(p, "--dim", default=64, help="every model width (default 64)")
+    add_config_flag(p, "--lr", default=0.01, help="default 0.01")
+    add_config_flag(p, "--batch-size", default=256, help="default 256")
+    add_config_flag(p, "--negatives", default=16,
+                    help="k of the base configuration and of the strategy group (default 16)")
+    add_config_flag(p, "--seed", default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     add_download_flag(p)
     return p.parse_args(argv)
@@ -70,7 +67,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         seed=args.seed, source=str(args.source) if args.source else None,
                         data_dir=str(args.data_dir) if args.data_dir else None,
                         text_encoder=args.text_encoder, graph_format=args.format,
-                        origins=FLAGS)
+                        origins=flag_origins(FLAGS))
     started = time.perf_counter()
     kg = prepare_graph(prepare_options(base, download=not args.no_download)).kg
     print(repr(kg))

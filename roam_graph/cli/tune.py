@@ -20,34 +20,31 @@ import argparse
 import time
 from pathlib import Path
 
-from roam_graph.cli._options import add_graph_arguments, base_config, flag_overrides, shared_flags
-from roam_graph.cli._parsing import Parser, non_negative_int, positive_int
+from roam_graph.cli._options import (
+    SHARED_FLAGS,
+    add_configuration_arguments,
+    add_set_option,
+    base_config,
+    command_overrides,
+)
+from roam_graph.cli._parsing import Parser, positive_int
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.model.config import MODELS, VARIANTS
 from roam_graph.training.config import prepare_options
 from roam_graph.tuning.search import require_optuna, run_search
 from roam_graph.tuning.space import default_space_path, load_space
 
+#: The flags of this command that set configuration keys (``_options.CONFIG_FLAGS``).
+FLAGS = (*SHARED_FLAGS, "--model", "--variant")
+
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
     p = Parser(prog=prog, description=__doc__)
-    add_graph_arguments(p)
-    p.add_argument("--model", choices=MODELS)
-    p.add_argument("--variant", choices=list(VARIANTS))
+    add_configuration_arguments(p, FLAGS)
     p.add_argument("--space", type=Path, help="search space YAML "
                                               "(default configs/search/<model>.yaml)")
     p.add_argument("--trials", type=positive_int, required=True,
                    help="finished trials the study should hold (resume: the same command)")
-    p.add_argument("--epochs", type=positive_int)
-    p.add_argument("--dim", type=positive_int, help="every model width, as in roam run")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--eval-every", type=positive_int,
-                   help="epochs between validations (and pruning)")
-    p.add_argument("--patience", type=positive_int)
-    p.add_argument("--seed", type=non_negative_int)
-    p.add_argument("--device", help="auto, cpu, cuda, ...")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key of the base configuration, as in roam experiments")
+    add_set_option(p, "any config key of the base configuration, as in roam experiments")
     p.add_argument("--out", type=Path, help="default runs/<graph>/tune/<model>-<variant>")
     return p.parse_args(argv)
 
@@ -55,9 +52,7 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
     require_optuna()  # before any work
-    base = base_config(args, *flag_overrides(
-        [*shared_flags(args), ("--model", "model.model", args.model),
-         ("--variant", "model.variant", args.variant)], args.set))
+    base = base_config(args, *command_overrides(args, FLAGS, args.set))
     space = load_space(args.space or default_space_path(base.model.model))
     started = time.perf_counter()
     kg = prepare_graph(prepare_options(base, download=not args.no_download)).kg

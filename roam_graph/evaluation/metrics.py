@@ -21,7 +21,12 @@ from __future__ import annotations
 import torch
 
 HITS_AT = (1, 3, 10)
-METRIC_KEYS = ("mr", "mrr", *(f"hits@{k}" for k in HITS_AT))
+HITS_KEYS = tuple(f"hits@{k}" for k in HITS_AT)
+METRIC_KEYS = ("mr", "mrr", *HITS_KEYS)
+#: The metric keys in the order reports list them: MRR first (the paper's headline), then MR.
+HEADLINE_KEYS = ("mrr", "mr", *HITS_KEYS)
+#: The columns of the paper's result tables (Table 2 and the ablations), in %: MR is not one.
+TABLE_KEYS = ("mrr", *HITS_KEYS)
 CATEGORIES = ("1-1", "1-N", "N-1", "N-N")
 CATEGORY_THRESHOLD = 1.5
 #: Category id of relations without training triples (tph and hpt undefined).

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from roam_graph.atomic import write_json
 from roam_graph.data.errors import DataError
+from roam_graph.evaluation.metrics import HEADLINE_KEYS
 from roam_graph.experiments.suites import Row, Suite
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.model.config import MODEL_DEFAULTS, VARIANTS, ModelConfig
@@ -166,7 +167,7 @@ def read_run(out: Path) -> dict[str, float]:
     CUDA allocator peak on GPU); routing_entropy: at the selected epoch (Fig. 2); the routing
     diagnostics of ``ROUTING_FIGURES`` (model/diagnostics.py) of the selected model."""
     metrics = read_metrics(out)
-    result = {k: float(metrics[k]) for k in ("mrr", "mr", "hits@1", "hits@3", "hits@10")}
+    result = {k: float(metrics[k]) for k in HEADLINE_KEYS}
     history = read_run_history(out)
     selected = metrics.get("selected_epoch")
     result.update(history_figures(history, selected))

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # the object API: no pyplot state, no disp
 from roam_graph.atomic import atomic_path, write_table
 from roam_graph.data.errors import DataError
 from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.model.config import WIDTHS
 from roam_graph.sampling import neighbourhood_edges, random_entities, sample_edge_fraction
 from roam_graph.training.config import ExperimentConfig, default_config_path, load_config
 from roam_graph.training.runs import (
@@ -105,8 +106,8 @@ def study_config(graph: str, *, model: str = "tucker", dim: int = 64, epochs: in
     return load_config(default_config_path(graph), {
         "source": source, "data_dir": data_dir, "format": graph_format,
         "text_encoder": text_encoder, "seed": seed,
-        "model.model": model, "model.variant": "full", "model.dim": dim,
-        "model.relation_dim": dim, "model.expert_hidden": dim, "model.cost_hidden": dim,
+        "model.model": model, "model.variant": "full",
+        **{f"model.{key}": dim for key in WIDTHS},
         "training.epochs": epochs, "training.lr": lr, "training.batch_size": batch_size,
         "training.loss": "softmax", "training.regime": "negative-sampling",
         "training.negative_strategy": "uniform", "training.negatives": negatives,

@@ -12,17 +12,18 @@ from typing import Any
 import pandas as pd
 
 from roam_graph.atomic import write_table
+from roam_graph.evaluation.metrics import HEADLINE_KEYS, TABLE_KEYS
 from roam_graph.experiments.runner import ROUTING_FIGURES, RunRecord
 from roam_graph.experiments.suites import Suite
 
-PERCENT = {"mrr", "hits@1", "hits@3", "hits@10"}
+PERCENT = set(TABLE_KEYS)
 HEADERS = {"mrr": "MRR (%)", "hits@1": "Hit@1 (%)", "hits@3": "Hit@3 (%)",
            "hits@10": "Hit@10 (%)", "mr": "MR", "seconds_per_epoch": "Training (s/epoch)",
            "inference_seconds": "Inference (s)", "peak_memory_mb": "Peak memory (MB)",
            "routing_entropy": "Routing entropy (nats)", "oracle_agreement": "Oracle agreement",
            "routing_regret": "Regret (nats)", "relation_group_mi_bits": "MI(r; group) (bits)",
            "relation_group_mi_permuted_bits": "MI, r permuted (bits)"}
-CSV_FIGURES = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "seconds_per_epoch",
+CSV_FIGURES = (*HEADLINE_KEYS, "seconds_per_epoch",
                "inference_seconds", "peak_memory_mb", "routing_entropy", "selected_epoch",
                *ROUTING_FIGURES)
 

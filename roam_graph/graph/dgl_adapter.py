@@ -1,7 +1,7 @@
 """The only module that imports DGL: heterograph construction, homogeneous views, save and load.
 
 Keeping DGL behind these few functions lets the model, scoring and evaluation stay plain PyTorch
-(DGL is frozen at torch 2.2; see README "Why DGL sits behind an adapter").
+(DGL is frozen at torch 2.2; see README, "The stack, and why these pins").
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def flat_edges(graph: dgl.DGLGraph, relation_order: Sequence[str]
 
 
 def to_homogeneous(graph: dgl.DGLGraph) -> dgl.DGLGraph:
-    """Homogeneous view with ``edata[dgl.ETYPE]``: about 25x faster to sample from (ANCHORS §5)."""
+    """Homogeneous view with ``edata[dgl.ETYPE]``: about 25x faster to sample from than a
+    heterograph with one edge type per relation (measured on an FB15k-237-sized graph)."""
     return dgl.to_homogeneous(graph, edata=[SPLIT_KEY, ROW_KEY])
 
 

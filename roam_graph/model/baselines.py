@@ -1,4 +1,4 @@
-"""Baselines: structure-only Tucker, and MoMoK as its public code builds it (ANCHORS §2).
+"""Baselines: structure-only Tucker, and MoMoK as its public code (zjukg/MoMoK) builds it.
 
 MoMoK (Zhang et al. 2025): per modality, K linear experts mixed by a softmax gate whose
 temperature is per relation (the only way the relation enters); noisy gating in training; four

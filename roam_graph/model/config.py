@@ -1,6 +1,7 @@
 """Model configuration: one frozen dataclass, plus the named baselines and ablation variants of
 the paper as data (overrides of the defaults), so that every name works from the command line and
-from ``configs/*.yaml`` alike.
+from ``configs/*.yaml`` alike. Each key documents itself (meaning, the paper's symbol, allowed
+values: ``roam_graph.keydoc``); docs/configuration.md is rendered from it.
 """
 
 from __future__ import annotations
@@ -8,53 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from roam_graph.keydoc import (
+    AT_LEAST_1,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    documented,
+    key_doc,
+    keys_at_least_1,
+)
+from roam_graph.model.experts import EXPERT_FORMS
+from roam_graph.model.sinkhorn import SOLVERS
+
 MODELS: tuple[str, ...] = ("roam", "tucker", "momok", "sinkhorn-moe")
 MODALITIES: tuple[str, ...] = ("structure", "image", "text")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    model: str = "roam"
-    variant: str = "full"
-    dim: int = 256                       # entity embedding dimension (Table 13)
-    relation_dim: int = 256              # "task embedding dimension" (Table 13)
-    expert_hidden: int = 256             # hidden width of each sub-expert MLP (Eq. 2)
-    expert_form: str = "mlp"             # mlp (Eq. 2 as printed) | residual (x + MLP(x), MLP
-    #                                      output zero at init: learns far faster, docs/model.md)
-    cost_hidden: int = 256               # "gating hidden dimension": hidden width of phi and A
-    num_groups: int = 4                  # K
-    sinkhorn_iterations: int = 20        # L
-    ot_epsilon: float = 0.05             # entropic regulariser (tau of Eq. 11)
-    ot_weight: float = 0.005             # lambda of Eq. 9
-    cost_signal: str = "critic"          # what trains the cost phi and g (docs/model.md):
-    #                                      critic (fit to the options' losses, our default) |
-    #                                      ot (Eq. 11 and the straight-through weight, as printed)
-    cost_centring: bool = True           # route on per-query centred costs (scale control)
-    critic_queries: int = 256            # queries per batch scored under every option (critic)
-    attention_temperature: float = 1.0   # tau of Eq. 4
-    attention_noise: bool = True         # learnable Gaussian noise delta_m of Eq. 4 (training)
-    routing: str = "top1"                # top1 (straight-through) | soft (plan-weighted mixture)
-    #                                      | anneal (soft, then top-1: docs/model.md)
-    anneal_fraction: float = 0.5         # anneal: share of the epochs over which training goes
-    #                                      from the soft mixture to top-1 (evaluation: top-1)
-    eval_routing: str = "balanced"       # per-query routing at evaluation: argmin of c minus the
-    #                                      running OT prices (as training routes) | cost (raw c)
-    candidate_encoding: str = "relation_aware"   # | relation_agnostic (MoMoK's cheaper choice)
-    modalities: tuple[str, ...] = MODALITIES
-    finetune_features: bool = False      # train raw image/text features, or keep them frozen
-    input_noise: float = 0.0             # Gaussian noise on input features, fraction of std
-    input_dropout: float = 0.3           # TuckER's dropouts
-    hidden_dropout1: float = 0.4
-    hidden_dropout2: float = 0.5
-    # resolved from model/variant names (see VARIANTS):
-    expert_layout: str = "moseg"         # moseg | sep | mge (Table 3)
-    cost_input: str = "fused"            # fused [e~ || r] | fused_entity (e~: f as printed) |
-    #                                      raw | fused_no_relation | raw_no_relation
-    group_rep: str = "dynamic"           # dynamic g(W) (Eq. 7) | prototype v_k (Eq. 5)
-    cost_function: str = "learned"       # learned phi (Eq. 6) | cosine (Eq. 12)
-    solver: str = "sinkhorn"             # sinkhorn | tksr | sot | lot (Table 10)
-    fusion_relation: bool = True         # relation term inside the modality attention (Eq. 4)
-
+#: The widths one number sets together (``--dim``, ``dim=`` of the Python API, the benchmarks),
+#: so that a smaller model stays balanced.
+WIDTHS: tuple[str, ...] = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
 
 #: Variant name -> overrides. Paper tables: 3 (MoSEG), 4 (ReGOR), 9 (components), 10 (solvers),
 #: 12 (relation in routing).
@@ -77,6 +48,115 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "paper-ot-loss": {"cost_signal": "ot", "cost_centring": False, "cost_input": "fused_entity"},
 }
 
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str = documented(
+        "roam", "which model: ROAM, or a baseline of the paper's Table 2", choices=MODELS)
+    variant: str = documented(
+        "full", "a named ablation of ROAM: overrides of the model keys (docs/configuration.md, "
+        "\"Variants\")",
+        choices=tuple(VARIANTS))
+    dim: int = documented(
+        256, "entity embedding dimension; every expert's output width",
+        symbol="d, \"Embedding Dimension\" (Table 13)", allowed=AT_LEAST_1)
+    relation_dim: int = documented(
+        256, "relation embedding dimension (Tucker's relation side)",
+        symbol="r_j, \"Task Embedding Dimension\" (Table 13)", allowed=AT_LEAST_1)
+    expert_hidden: int = documented(
+        256, "hidden width of each sub-expert MLP",
+        symbol="W_m^(k) of Eq. 2 (width not given by the paper)", allowed=AT_LEAST_1)
+    expert_form: str = documented(
+        "mlp", "mlp: Eq. 2 as printed; residual: x + MLP(x), the MLP's output near zero at "
+        "initialisation, learns far faster (docs/model.md, \"Experts\")",
+        symbol="Eq. 2", choices=EXPERT_FORMS)
+    cost_hidden: int = documented(
+        256, "hidden width of the cost MLP phi and of the group summary's attention A",
+        symbol="\"Gating Hidden Dimension\" (Table 13)", allowed=AT_LEAST_1)
+    num_groups: int = documented(
+        4, "number of expert groups (MoMoK: linear experts per modality)",
+        symbol="K (Table 13)", allowed=AT_LEAST_1)
+    sinkhorn_iterations: int = documented(
+        20, "Sinkhorn iterations per transport plan", symbol="L (Table 13)", allowed=AT_LEAST_1)
+    ot_epsilon: float = documented(
+        0.05, "entropic regulariser of the plan and of L_OT; also the routing temperature at "
+        "evaluation and the critic's",
+        symbol="tau of Eq. 11 (epsilon in docs/model.md)", allowed=POSITIVE)
+    ot_weight: float = documented(
+        0.005, "weight of the OT loss in the total loss",
+        symbol="lambda of Eq. 9, \"OT Regularization\" (Table 13)")
+    cost_signal: str = documented(
+        "critic", "what trains the cost phi and g: critic (fit to the options' losses, ours) | "
+        "ot (Eq. 11 and the straight-through weight, as printed; docs/model.md)",
+        symbol="Eq. 11 (ot)", choices=("critic", "ot"))
+    cost_centring: bool = documented(
+        True, "route on per-query centred costs (scale control of the critic signal)")
+    critic_queries: int = documented(
+        256, "queries per training batch scored under every group for the critic",
+        allowed=AT_LEAST_1)
+    attention_temperature: float = documented(
+        1.0, "temperature of the modality attention", symbol="tau of Eq. 4", allowed=POSITIVE)
+    attention_noise: bool = documented(
+        True, "learnable Gaussian noise on the attention logits (training only)",
+        symbol="delta_m of Eq. 4")
+    routing: str = documented(
+        "top1", "top1: each query scored by its plan's group (straight-through); soft: the "
+        "plan-weighted mixture of the groups' scores; anneal: soft at first, hardening into "
+        "top-1 during training (evaluation top-1; docs/model.md)",
+        choices=("top1", "soft", "anneal"))
+    anneal_fraction: float = documented(
+        0.5, "routing anneal: share of the training epochs over which the mixture goes from "
+        "the soft plan to top-1", allowed="in (0, 1]")
+    eval_routing: str = documented(
+        "balanced", "routing at evaluation, per query: balanced: argmin of the cost minus the "
+        "running OT prices (as training routes); cost: argmin of the raw cost",
+        choices=("balanced", "cost"))
+    candidate_encoding: str = documented(
+        "relation_aware", "candidate tails fused under the query's relation, or without it "
+        "(MoMoK's cheaper choice)",
+        symbol="Eq. 3 on candidates", choices=("relation_aware", "relation_agnostic"))
+    modalities: tuple[str, ...] = documented(
+        MODALITIES, "the modalities used (a list, or one comma-separated string)",
+        symbol="M (Table 5)", allowed=f"a non-empty subset of {', '.join(MODALITIES)}")
+    finetune_features: bool = documented(
+        False, "train the raw image/text features, or keep them frozen")
+    input_noise: float = documented(
+        0.0, "Gaussian noise on the input features, as a fraction of their standard deviation",
+        symbol="Table 11", allowed=NON_NEGATIVE)
+    input_dropout: float = documented(
+        0.3, "Tucker's dropout on the head embedding",
+        symbol="Tucker (Eq. 10), TuckER's value", allowed=PROBABILITY)
+    hidden_dropout1: float = documented(
+        0.4, "Tucker's dropout after the first batch norm",
+        symbol="Tucker (Eq. 10), TuckER's value", allowed=PROBABILITY)
+    hidden_dropout2: float = documented(
+        0.5, "Tucker's dropout on the query vector",
+        symbol="Tucker (Eq. 10), TuckER's value", allowed=PROBABILITY)
+    # set by the variants (VARIANTS) and the baselines (MODEL_DEFAULTS):
+    expert_layout: str = documented(
+        "moseg", "moseg: K groups of one expert per modality; sep: one pool of M*K experts "
+        "shared by all modalities, routed per modality; mge: a pool of K experts per modality, "
+        "routed per modality",
+        symbol="MoSEG / SEP / MGE (Table 3)", choices=("moseg", "sep", "mge"))
+    cost_input: str = documented(
+        "fused", "what the cost sees of a query: fused: [e~ || r]; fused_entity: e~ (f as "
+        "printed); raw: [mean of the adapted inputs || r]; fused_no_relation: e~ fused without "
+        "r; raw_no_relation: the mean of the adapted inputs",
+        symbol="f(e_i, r_j) of Eq. 6; Tables 4, 12",
+        choices=("fused", "fused_entity", "raw", "fused_no_relation", "raw_no_relation"))
+    group_rep: str = documented(
+        "dynamic", "how a group is represented to the cost: dynamic (a summary of its experts' "
+        "parameters) | prototype (a learned vector)",
+        symbol="g(W^(k)) of Eq. 7 | v_k of Eq. 5", choices=("dynamic", "prototype"))
+    cost_function: str = documented(
+        "learned", "learned MLP phi, or 1 - cosine",
+        symbol="phi of Eq. 6 | Eq. 12", choices=("learned", "cosine"))
+    solver: str = documented(
+        "sinkhorn", "the transport-plan solver", symbol="Table 10", choices=SOLVERS)
+    fusion_relation: bool = documented(
+        True, "the relation inside the modality attention",
+        symbol="r_j in U_m([v || r_j]) of Eq. 4")
+
+
 #: Baselines expressed on the ROAM machinery. Sinkhorn-MoE (Clark et al. 2022): prototype
 #: experts, cosine cost, no relation anywhere in routing or fusion; its router learns through the
 #: straight-through weight of the plan, as published (not through our critic).
@@ -89,18 +169,37 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
                      "cost_signal": "ot", "cost_centring": False},
 }
 
+#: The allowed values of each key that takes one name (from the keys' own documentation; solver
+#: and expert-form names belong to the modules that dispatch on them: sinkhorn.py, experts.py).
 CHOICES: dict[str, tuple[str, ...]] = {
-    "routing": ("top1", "soft", "anneal"),
-    "cost_signal": ("critic", "ot"),
-    "expert_form": ("mlp", "residual"),
-    "eval_routing": ("balanced", "cost"),
-    "candidate_encoding": ("relation_aware", "relation_agnostic"),
-    "expert_layout": ("moseg", "sep", "mge"),
-    "cost_input": ("fused", "fused_entity", "raw", "fused_no_relation", "raw_no_relation"),
-    "group_rep": ("dynamic", "prototype"),
-    "cost_function": ("learned", "cosine"),
-    "solver": ("sinkhorn", "tksr", "sot", "lot"),
+    f.name: key_doc(f).choices for f in fields(ModelConfig)
+    if f.name not in ("model", "variant") and key_doc(f).choices}
+#: What Tucker reads (baselines.py: TuckerModel; the modalities only to report those it drops).
+_TUCKER_READS = frozenset({"model", "dim", "relation_dim", "modalities", "input_dropout",
+                           "hidden_dropout1", "hidden_dropout2"})
+#: What the baselines read; ROAM and Sinkhorn-MoE (a RoamModel) read every key, and the trainer
+#: their ot_weight and ot_epsilon.
+_BASELINE_READS: dict[str, frozenset[str]] = {
+    "tucker": _TUCKER_READS,
+    "momok": _TUCKER_READS | {"num_groups", "finetune_features", "input_noise"},
 }
+
+
+def settings_read_by(model: str) -> frozenset[str]:
+    """The ``ModelConfig`` keys whose values reach ``model``'s construction or training; a change
+    to any other key leaves its parameters, scores and losses unchanged. ``variant`` applies to
+    ROAM alone (another model's is always ``full``)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if model in _BASELINE_READS:
+        return _BASELINE_READS[model]
+    every = frozenset(f.name for f in fields(ModelConfig))
+    return every if model == "roam" else every - {"variant"}
+
+
+def same_widths(dim: int) -> dict[str, int]:
+    """``dim`` for every model width (``WIDTHS``): ``resolve_config(model, **same_widths(32))``."""
+    return dict.fromkeys(WIDTHS, dim)
 
 
 def resolve_config(model: str = "roam", variant: str = "full", **settings: Any) -> ModelConfig:
@@ -131,8 +230,7 @@ def check_config(config: ModelConfig) -> None:
     if bad or not config.modalities:
         raise ValueError(f"modalities {list(config.modalities)}: choose a non-empty subset of "
                          f"{', '.join(MODALITIES)}")
-    for name in ("dim", "relation_dim", "expert_hidden", "cost_hidden", "num_groups",
-                 "sinkhorn_iterations", "critic_queries"):
+    for name in keys_at_least_1(ModelConfig):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
     if config.ot_epsilon <= 0 or config.attention_temperature <= 0:

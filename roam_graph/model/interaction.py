@@ -4,7 +4,8 @@ interaction of that bilinear-in-the-tail form can replace Tucker without touchin
 
 Tucker (Balazevic et al. 2019), the scorer of Eq. 10: ``s(h, r, t) = W x1 e_h x2 w_r x3 e_t``,
 with TuckER's batch norms and dropouts. The core is contracted with each DISTINCT relation of the
-batch once (``U d^3`` instead of ``B d^3``), then applied per query (ANCHORS §6).
+batch once (``U d^3`` instead of ``B d^3``), then applied per query: contracting it per query
+makes the ``B d^3`` term dominate a TuckER step.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from roam_graph.evaluation.metrics import HEADLINE_KEYS
 from roam_graph.tracking import scalars
 
 FOLDER = "tensorboard"
@@ -27,7 +28,7 @@ class TensorBoardTracker:
         self.writer.flush()
 
     def log_test(self, epoch: int, metrics: Mapping[str, Any]) -> None:
-        for key in ("mrr", "mr", "hits@1", "hits@3", "hits@10"):
+        for key in HEADLINE_KEYS:
             if key in metrics:
                 self.writer.add_scalar(f"test/{key}", float(metrics[key]), epoch)
         self.writer.flush()

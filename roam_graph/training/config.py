@@ -15,16 +15,31 @@ from typing import Any
 import torch
 import yaml
 
+from roam_datasets.registry import REGISTERED, SYNTHETIC
 from roam_graph.data.errors import DataError, quote, shorten
+from roam_graph.data.formats import FORMATS
+from roam_graph.data.text import TEXT_ENCODERS
 from roam_graph.data.textfile import read_text
 from roam_graph.graph.prepare import PrepareOptions, check_text_encoder, graph_format
-from roam_graph.model.config import ModelConfig, resolve_config
-from roam_graph.sampling.negatives import strategy_names
+from roam_graph.keydoc import (
+    AT_LEAST_1,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    KeyDoc,
+    documented,
+    key_doc,
+    keys_at_least_1,
+)
+from roam_graph.model.config import WIDTHS, ModelConfig, resolve_config
+from roam_graph.model.loss import LOSS_NAMES
+from roam_graph.sampling.negatives import STRATEGIES, strategy_names
 from roam_graph.training.config_types import ConfigLoader, field_types, typed_value
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 REGIMES: tuple[str, ...] = ("1-n", "negative-sampling")
-LOSSES: tuple[str, ...] = ("bce", "softmax")
+#: Triple losses by name (bce: Eq. 10; softmax: cross-entropy), as roam_graph.model.loss has them.
+LOSSES: tuple[str, ...] = LOSS_NAMES
 #: Candidate chunk of evaluation in large-graph mode when none is configured: the fastest of
 #: those measured on CPU (bench/chunked_eval.py, docs/SCALING.md); raise it on a GPU.
 LARGE_GRAPH_CANDIDATE_CHUNK = 8192
@@ -32,40 +47,79 @@ LARGE_GRAPH_CANDIDATE_CHUNK = 8192
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 100
-    batch_size: int = 1024
-    lr: float = 1e-3
-    regime: str = "1-n"                 # 1-n (K-vs-all, as TuckER) | negative-sampling
-    label_smoothing: float = 0.1
-    loss: str = "bce"                   # bce (Eq. 10) | softmax (cross-entropy, faster start)
-    negatives: int = 64                 # k per positive (negative-sampling)
-    negative_strategy: str = "uniform"  # see roam_graph.sampling
-    eval_every: int = 10                # epochs between validation evaluations
-    patience: int = 10                  # evaluations without improvement before stopping
-    max_grad_norm: float | None = None
-    num_workers: int = 0
-    # large-graph mode (docs/SCALING.md): negative sampling only, sparse entity-table gradients
-    # with SparseAdam, so a step's cost does not grow with the number of entities
-    large_graph: bool = False
+    epochs: int = documented(
+        100, "training epochs, at most (early stopping may end sooner)",
+        symbol="\"Training Epochs\" (Table 13)", allowed=AT_LEAST_1)
+    batch_size: int = documented(
+        1024, "queries (1-n) or positive triples (negative-sampling) per step; the global batch "
+        "of a distributed run", symbol="\"Batch Size\" (Table 13)", allowed=AT_LEAST_1)
+    lr: float = documented(
+        1e-3, "Adam's learning rate", symbol="eta, \"Learning Rate\" (Table 13)", allowed=POSITIVE)
+    regime: str = documented(
+        "1-n", "1-n: every (head, relation) query scored against all entities (TuckER's "
+        "K-vs-all); negative-sampling: sampled negatives per positive triple",
+        symbol="T^- of Eq. 10", choices=REGIMES)
+    label_smoothing: float = documented(
+        0.1, "1-n targets become (1 - s) y + s / N (TuckER's)", allowed=PROBABILITY)
+    loss: str = documented(
+        "bce", "bce: binary cross-entropy on logits, averaged; softmax: cross-entropy of the "
+        "softmax over the candidates, learns faster early on (docs/training.md)",
+        symbol="L_triple of Eq. 10 (bce)", choices=LOSSES)
+    negatives: int = documented(
+        64, "negatives per positive (negative-sampling)",
+        symbol="size of T^- per positive (Eq. 10)", allowed=AT_LEAST_1)
+    negative_strategy: str = documented(
+        "uniform", "how negatives are drawn (roam_graph.sampling, docs/sampling.md)",
+        allowed=f"{', '.join(STRATEGIES)}, or several joined by '+' (at most one side and "
+                "one distribution)")
+    eval_every: int = documented(
+        10, "epochs between validation evaluations (the last epoch is always evaluated)",
+        allowed=AT_LEAST_1)
+    patience: int = documented(
+        10, "evaluations without a better validation MRR before stopping", allowed=AT_LEAST_1)
+    max_grad_norm: float | None = documented(
+        None, "clip the gradients' norm to this", allowed=">= 0, or 0 / null: no clipping")
+    num_workers: int = documented(
+        0, "sampler worker processes (0: batches are built in the training process)",
+        allowed=NON_NEGATIVE)
+    large_graph: bool = documented(
+        False, "large-graph mode (docs/SCALING.md): negative sampling only, sparse entity-table "
+        "gradients with SparseAdam (a step's cost does not grow with the number of entities), "
+        "evaluation in candidate chunks")
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    batch_size: int = 256
-    # score candidates in chunks of this many entities (None: all at once); memory is then
-    # bounded by batch_size x candidate_chunk scores, ranks are identical (docs/SCALING.md)
-    candidate_chunk: int | None = None
+    batch_size: int = documented(
+        256, "queries per evaluation batch", allowed=AT_LEAST_1)
+    candidate_chunk: int | None = documented(
+        None, "score candidates in chunks of this many entities (null: all at once; "
+        f"{LARGE_GRAPH_CANDIDATE_CHUNK} in large-graph mode): memory is bounded by batch_size x "
+        "candidate_chunk scores, ranks are identical (docs/SCALING.md)", allowed=">= 1 or null")
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    graph: str = "synthetic"
-    source: str | None = None
-    data_dir: str | None = None
-    format: str | None = None           # file format of a graph of your own (default tsv)
-    text_encoder: str = "none"
-    seed: int = 0
-    device: str = "auto"
+    graph: str = documented(
+        "synthetic", "the graph: registered, generated, or a name of your own "
+        "(docs/data-formats.md)",
+        allowed=f"{', '.join([*REGISTERED, *SYNTHETIC])}, or your own name")
+    source: str | None = documented(
+        None, "folder with the graph's files (null: <data dir>/raw/<graph>/)")
+    data_dir: str | None = documented(
+        None, "cache folder (null: $ROAM_DATA_DIR, else ./data)")
+    format: str | None = documented(
+        None, "file format of a graph of your own (null: tsv); a registered graph has its own, "
+        "a generated one none", choices=FORMATS)
+    text_encoder: str = documented(
+        "none", "text features from entity names and descriptions: minilm (offline MiniLM, "
+        "extra roam-graph[text]) or none", choices=TEXT_ENCODERS)
+    seed: int = documented(
+        0, "seeds initialisation, batch order, negatives and dropout (the synthetic graphs are "
+        "generated with seed 0 whatever this is)", allowed="[0, 2**32)")
+    device: str = documented(
+        "auto", "where to train: auto picks cuda when there is a GPU, else cpu",
+        allowed="auto, cpu, cuda, cuda:N")
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -79,6 +133,16 @@ class ExperimentConfig:
 #: Section name ("" for the top level) -> the dataclass whose fields are its keys.
 SECTIONS: dict[str, type] = {"": ExperimentConfig, "model": ModelConfig,
                              "training": TrainingConfig, "evaluation": EvaluationConfig}
+
+
+def key_docs() -> dict[str, KeyDoc]:
+    """Every key of every section, as ``load_config`` names it (``seed``, ``model.dim``), with
+    its documentation; a key without any (not made by ``keydoc.key``) maps to None."""
+    return {(f"{section}." if section else "") + f.name: key_doc(f)
+            for section, cls in SECTIONS.items() for f in fields(cls)
+            if section or f.name not in SECTIONS}
+
+
 #: Where an override without a named origin (a flag) came from, in messages.
 OVERRIDES = "overrides"
 #: Seeds feed NumPy's SeedSequence (non-negative) and torch.manual_seed; 32 bits are plenty.
@@ -233,7 +297,7 @@ def check_training(training: TrainingConfig, origin: Origin) -> None:
     if training.regime not in REGIMES:
         raise DataError(f"{origin('regime')}: regime {quote(training.regime)} is not one of "
                         f"{', '.join(REGIMES)}")
-    for name in ("epochs", "batch_size", "eval_every", "patience", "negatives"):
+    for name in keys_at_least_1(TrainingConfig):
         if getattr(training, name) < 1:
             raise DataError(f"{origin(name)}: {name} must be >= 1, got "
                             f"{getattr(training, name)}")
@@ -258,7 +322,7 @@ def check_training(training: TrainingConfig, origin: Origin) -> None:
     if training.large_graph and training.regime != "negative-sampling":
         where = ", ".join(sorted({origin("large_graph"), origin("regime")}))
         raise DataError(f"{where}: large_graph (--large-graph) trains with negative sampling "
-                        f"only, but regime is {training.regime!r} (--training): 1-N scores every "
+                        f"only, but regime is {training.regime!r} (--regime): 1-N scores every "
                         f"entity for every query, so its steps grow with the number of entities")
 
 
@@ -305,13 +369,8 @@ def parse_settings(items: list[str]) -> tuple[dict[str, object], dict[str, str]]
     return settings, origins
 
 
-#: The model widths ``--dim`` (and ``dim=`` of the Python API) set together.
-WIDTHS = ("dim", "relation_dim", "expert_hidden", "cost_hidden")
-
-
 def width_overrides(dim: int | None) -> dict[str, int | None]:
-    """``--dim N``: one number for every model width (embedding, relation, expert hidden,
-    gating hidden), so that a smaller model stays balanced."""
+    """``--dim N`` as override keys: one number for every model width (``WIDTHS``)."""
     return {f"model.{name}": dim for name in WIDTHS}
 
 

@@ -14,9 +14,8 @@ import torch
 
 from roam_graph.atomic import atomic_path, write_json, write_table
 from roam_graph.evaluation import EvaluationResult
+from roam_graph.evaluation.metrics import HEADLINE_KEYS, TABLE_KEYS
 from roam_graph.training.progress import TrainingProgress
-
-HEADLINE_KEYS = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
 
 
 def write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -68,8 +67,6 @@ def summarize_runs(metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, flo
 
 def summary_markdown(title: str, summary: dict[str, dict[str, float]]) -> str:
     """One row in the layout of the paper's Table 2: MRR / Hits@1 / Hits@3 / Hits@10 in %."""
-    columns = ("mrr", "hits@1", "hits@3", "hits@10")
-
     def cell(key: str) -> str:
         return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}"
 
@@ -77,4 +74,4 @@ def summary_markdown(title: str, summary: dict[str, dict[str, float]]) -> str:
     return "\n".join([
         f"Test results over {runs} run(s) (mean ± std, %, realistic tie handling, filtered).", "",
         "| model | MRR | Hits@1 | Hits@3 | Hits@10 |", "|---|---|---|---|---|",
-        f"| {title} | " + " | ".join(cell(k) for k in columns) + " |", ""])
+        f"| {title} | " + " | ".join(cell(k) for k in TABLE_KEYS) + " |", ""])

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +29,7 @@ from roam_graph.data.textfile import read_text
 from roam_graph.graph.mmkg import MultimodalKG
 from roam_graph.graph.prepare import prepare_graph
 from roam_graph.model import KGModel, build_model
-from roam_graph.model.config import ModelConfig
+from roam_graph.model.config import settings_read_by
 from roam_graph.training.checkpoint import load_checkpoint
 from roam_graph.training.config import ExperimentConfig, load_config, prepare_options
 from roam_graph.training.reports import read_history
@@ -88,9 +87,9 @@ def read_run_config(folder: Path, overrides: Mapping[str, Any] | None = None
 
 # -- the same-settings rule -----------------------------------------------------------------------
 def compared_model_keys(model: str) -> frozenset[str]:
-    """The model settings that decide whether a finished run of ``model`` is the same run."""
-    # issue 13: switch to model.config.settings_read_by once merged
-    return frozenset(f.name for f in fields(ModelConfig))
+    """The model settings that decide whether a finished run of ``model`` is the same run: the
+    ones it reads (a Tucker run is reused whatever ``expert_form`` says)."""
+    return settings_read_by(model)
 
 
 def setting_changes(saved: Mapping[str, Any], now: Mapping[str, Any]
