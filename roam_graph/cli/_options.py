@@ -29,6 +29,7 @@ from roam_graph.training.config import (
     parse_settings,
     width_overrides,
 )
+from roam_graph.training.precision import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ CONFIG_FLAGS: dict[str, ConfigFlag] = {
     "--eval-every": ConfigFlag(("training.eval_every",), {
         "type": positive_int, "help": "epochs between validations (and, in roam tune, pruning)"}),
     "--patience": ConfigFlag(("training.patience",), {"type": positive_int}),
+    "--precision": ConfigFlag(("training.precision",), {"choices": PRECISIONS}),
     "--large-graph": ConfigFlag(("training.large_graph",), {
         "action": "store_true",
         "help": "large-graph mode: negative sampling (implies --regime negative-sampling), "
@@ -86,7 +88,7 @@ CONFIG_FLAGS: dict[str, ConfigFlag] = {
 GRAPH_FLAGS = ("--source", "--format", "--data-dir", "--text-encoder")
 #: What run, experiments and tune share: the graph, seed, device, widths and budget.
 SHARED_FLAGS = (*GRAPH_FLAGS, "--seed", "--device", "--dim", "--epochs", "--batch-size",
-                "--eval-every", "--patience")
+                "--eval-every", "--patience", "--precision")
 
 #: One option's part of the configuration: (flag, config key, value; None when not given).
 Flag = tuple[str, str, object]

@@ -33,7 +33,7 @@ def triple_loss(scores: torch.Tensor, targets: torch.Tensor, loss: str = "bce") 
     and N; with Adam the difference is a learning-rate rescaling)."""
     if loss not in PER_QUERY_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
-    return PER_QUERY_LOSSES[loss](scores, targets).mean()
+    return PER_QUERY_LOSSES[loss](scores.float(), targets).mean()   # fp32 under autocast
 
 
 def critic_loss(output: ModelOutput, targets: torch.Tensor, epsilon: float, loss: str

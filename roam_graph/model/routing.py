@@ -222,7 +222,8 @@ def route(cost: torch.Tensor, solver: str, epsilon: float, iterations: int, mode
     if not training:
         return _evaluation_routing(cost, solver, epsilon, "soft" if mode == "soft" else "top1",
                                    prices)
-    plan, batch_prices = _training_plan(cost, solver, epsilon, iterations)
+    with torch.autocast(device_type=cost.device.type, enabled=False):  # the plan needs fp32
+        plan, batch_prices = _training_plan(cost.float(), solver, epsilon, iterations)
     rows = plan / plan.sum(dim=-1, keepdim=True).clamp_min(1e-30)
     carried = rows if straight_through else rows.detach()
     hard = F.one_hot(rows.argmax(dim=-1), cost.shape[-1]).to(cost.dtype)

@@ -35,6 +35,7 @@ from roam_graph.model.config import WIDTHS, ModelConfig, resolve_config
 from roam_graph.model.loss import LOSS_NAMES
 from roam_graph.sampling.negatives import STRATEGIES, strategy_names
 from roam_graph.training.config_types import ConfigLoader, field_types, typed_value
+from roam_graph.training.precision import PRECISIONS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 REGIMES: tuple[str, ...] = ("1-n", "negative-sampling")
@@ -82,6 +83,11 @@ class TrainingConfig:
     num_workers: int = documented(
         0, "sampler worker processes (0: batches are built in the training process)",
         allowed=NON_NEGATIVE)
+    precision: str = documented(
+        "auto", "numeric precision of the training step's matrix products: fp32, bf16 or fp16 "
+        "autocast (Sinkhorn and the losses stay fp32; fp16 with a gradient scaler, CUDA only); "
+        "auto: bf16 on a CUDA device that supports it, fp32 on a CPU (evaluation is always "
+        "fp32)", choices=PRECISIONS)
     large_graph: bool = documented(
         False, "large-graph mode (docs/SCALING.md): negative sampling only, sparse entity-table "
         "gradients with SparseAdam (a step's cost does not grow with the number of entities), "
@@ -301,6 +307,9 @@ def check_training(training: TrainingConfig, origin: Origin) -> None:
         if getattr(training, name) < 1:
             raise DataError(f"{origin(name)}: {name} must be >= 1, got "
                             f"{getattr(training, name)}")
+    if training.precision not in PRECISIONS:
+        raise DataError(f"{origin('precision')}: precision {quote(training.precision)} is not "
+                        f"one of {', '.join(PRECISIONS)}")
     if training.loss not in LOSSES:
         raise DataError(f"{origin('loss')}: loss {quote(training.loss)} is not one of "
                         f"{', '.join(LOSSES)}")

@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkp
 from roam_graph.training.config import ExperimentConfig
 from roam_graph.training.distributed import DistributedContext
 from roam_graph.training.optimisers import clip_grad_norm, make_optimiser
+from roam_graph.training.precision import autocast, gradient_scaler, resolve_precision
 from roam_graph.training.progress import EarlyStopping, TrainingProgress
 from roam_graph.training.regimes import Regime, regime_for
 from roam_graph.training.reports import write_config, write_history, write_metrics
@@ -78,7 +79,8 @@ def make_sampler(regime: Regime, kg: MultimodalKG, triples: torch.Tensor | None 
 def train_epoch(model: nn.Module, sampler: Any, regime: Regime,
                 optimiser: torch.optim.Optimizer, config: ExperimentConfig, device: torch.device,
                 scaler: torch.cuda.amp.GradScaler | None, progress: bool,
-                context: DistributedContext | None = None) -> dict[str, float]:
+                context: DistributedContext | None = None,
+                precision: torch.dtype = torch.float32) -> dict[str, float]:
     """One pass over the sampler; loss sums stay on the device until the epoch ends. In a
     distributed run ``model`` is the DDP wrapper (its backward all-reduces the gradients) and
     the returned losses and throughput are over all ranks."""
@@ -89,10 +91,10 @@ def train_epoch(model: nn.Module, sampler: Any, regime: Regime,
                disable=not progress, leave=False)
     for batch in sampler:
         inputs = regime.inputs(batch, device)
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
+        with autocast(device, precision):  # the losses then run in fp32
             output = model(inputs.heads, inputs.relations, inputs.candidates)
-            loss, parts = total_loss(output, inputs.targets, config.model.ot_weight,
-                                     config.training.loss, config.model.ot_epsilon)
+        loss, parts = total_loss(output, inputs.targets, config.model.ot_weight,
+                                 config.training.loss, config.model.ot_epsilon)
         optimiser_step(loss, model, optimiser, scaler, config.training.max_grad_norm)
         if context is not None:
             distributed.after_step(context, model, sampler.epoch, sampler.position)
@@ -228,7 +230,7 @@ class Session:
     model: KGModel
     trainable: nn.Module
     optimiser: torch.optim.Optimizer
-    scaler: torch.cuda.amp.GradScaler | None
+    precision: torch.dtype             # the autocast dtype of training steps (precision.py)
     regime: Regime
     sampler: ShuffledBatches[Any]
     known: AnswerIndex
@@ -237,6 +239,11 @@ class Session:
     first_epoch: int
     context: DistributedContext | None
     log: Log
+    #: fp16's gradient scaler, one for the whole run (its scale adapts across steps)
+    scaler: torch.cuda.amp.GradScaler | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.scaler = gradient_scaler(self.precision)
 
     @property
     def main(self) -> bool:
@@ -291,7 +298,7 @@ def start_session(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume:
         log(f"note: {', '.join(model.dropped_modalities)} not available on graph "
             f"{kg.name!r}; training with {', '.join(model.modality_names)}")
     optimiser = make_optimiser(model, config.training)  # before DDP: it may make tables sparse
-    scaler = torch.cuda.amp.GradScaler() if device.type == "cuda" else None
+    precision = resolve_precision(config.training.precision, device)
     regime = regime_for(config)
     sampler = make_sampler(regime, kg, train_triples, context)
     known = build_filter(kg)
@@ -308,7 +315,7 @@ def start_session(config: ExperimentConfig, kg: MultimodalKG, out: Path, resume:
         write_config(out, config)
     trainable = model if context is None else distributed.wrap_model(
         model, context, regime.scores_given_candidates, log)
-    return Session(config, kg, out, device, model, trainable, optimiser, scaler, regime,
+    return Session(config, kg, out, device, model, trainable, optimiser, precision, regime,
                    sampler, known, categories, progress, first_epoch, context, log)
 
 
@@ -318,7 +325,7 @@ def run_epoch(session: Session, epoch: int, tracker: Tracker | None, progress: b
     session.model.begin_epoch(epoch, session.config.training.epochs)
     stats = train_epoch(session.trainable, session.sampler, session.regime, session.optimiser,
                         session.config, session.device, session.scaler, progress,
-                        session.context)
+                        session.context, session.precision)
     # one history row per epoch; its validation columns stay empty unless evaluated
     row: dict[str, Any] = {"epoch": epoch, **stats}
     training = session.config.training
