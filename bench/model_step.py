@@ -87,7 +87,8 @@ def measure(kg: MultimodalKG, features: dict[str, Modality], args: argparse.Name
     found = {}
     for label, name, variant in MODELS:
         config = resolve_config(name, variant, **same_widths(args.dim), num_groups=args.groups,
-                                sinkhorn_iterations=args.iterations)
+                                sinkhorn_iterations=args.iterations,
+                                feature_width=args.feature_width)
         torch.manual_seed(0)
         model = build_model(config, kg.num_entities, 2 * kg.num_relations, features).train()
         step = make_step(model, (config.ot_weight, config.ot_epsilon))
@@ -114,6 +115,9 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after the counted one")
+    parser.add_argument("--feature-width", type=int, default=None,
+                        help="project the features to this many principal components first "
+                             "(model key feature_width; default: the full width)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -36,6 +36,8 @@ def other_value(name: str, value: Any) -> Any:
         return MODALITIES if value != MODALITIES else ("structure",)
     if name in ("model", "variant"):
         return {"model": "roam", "variant": "sep"}[name]
+    if value is None:          # an optional size (feature_width): set it
+        return 4
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):

@@ -66,7 +66,8 @@ class MomokModel(KGModel):
         names = self.use_modalities(config, features)
         m_count, k, dim = len(names), config.num_groups, config.dim
         self.inputs = ModalityInputs(num_entities, dim, names, features,
-                                     config.finetune_features, config.input_noise, seed)
+                                     config.finetune_features, config.input_noise, seed,
+                                     config.feature_width)
         self.experts = nn.Parameter(torch.randn(m_count, k, dim, dim) * dim ** -0.5)
         self.gates = nn.Parameter(torch.zeros(m_count, dim, k))
         self.gate_noise = nn.Parameter(torch.zeros(m_count, dim, k))

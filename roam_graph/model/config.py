@@ -119,6 +119,12 @@ class ModelConfig:
         symbol="M (Table 5)", allowed=f"a non-empty subset of {', '.join(MODALITIES)}")
     finetune_features: bool = documented(
         False, "train the raw image/text features, or keep them frozen")
+    feature_width: int | None = documented(
+        None, "project frozen image/text features once per run onto their first principal "
+        "components, this many, before the trainable adapter (null: the full width, the "
+        "adapter reads every feature); a feature narrower than this is kept as it is",
+        symbol="(the paper has no adapter; Table 6 lists widths 256-4096; docs/model.md)",
+        allowed=">= 1 or null")
     input_noise: float = documented(
         0.0, "Gaussian noise on the input features, as a fraction of their standard deviation",
         symbol="Table 11", allowed=NON_NEGATIVE)
@@ -181,7 +187,7 @@ _TUCKER_READS = frozenset({"model", "dim", "relation_dim", "modalities", "input_
 #: their ot_weight and ot_epsilon.
 _BASELINE_READS: dict[str, frozenset[str]] = {
     "tucker": _TUCKER_READS,
-    "momok": _TUCKER_READS | {"num_groups", "finetune_features", "input_noise"},
+    "momok": _TUCKER_READS | {"num_groups", "finetune_features", "input_noise", "feature_width"},
 }
 
 
@@ -237,5 +243,7 @@ def check_config(config: ModelConfig) -> None:
         raise ValueError("ot_epsilon and attention_temperature must be > 0")
     if not 0 < config.anneal_fraction <= 1:
         raise ValueError(f"anneal_fraction must be in (0, 1], got {config.anneal_fraction}")
+    if config.feature_width is not None and config.feature_width < 1:
+        raise ValueError(f"feature_width must be >= 1 or null, got {config.feature_width}")
     if not config.input_noise >= 0:
         raise ValueError(f"input_noise must be >= 0, got {config.input_noise}")

@@ -34,12 +34,39 @@ def available_modalities(requested: tuple[str, ...], features: Mapping[str, Moda
     return used, tuple(m for m in requested if m not in used)
 
 
+def principal_components(values: torch.Tensor, present: torch.Tensor, width: int
+                         ) -> tuple[torch.Tensor, float]:
+    """Frozen features ``[N, F]`` projected onto their first ``width`` principal components
+    (of the rows ``present``; absent rows stay zero), and the share of the variance kept.
+
+    Why: the adapter ``Linear(F -> d)`` over all N entities runs every 1-N step; at F = 4096 it
+    is a large share of a step's FLOPs (bench/model_step.py), for inputs that never change. A
+    fixed projection computed once makes the adapter read ``width`` columns instead (a linear
+    adapter on the projection spans the same functions when ``width`` >= d, up to the variance
+    dropped). Deterministic: the eigenvectors of the covariance (``eigh``, float64), each
+    signed so that its largest entry is positive."""
+    rows = values[present].double()
+    mean = rows.mean(dim=0)
+    centred = rows - mean
+    eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred)   # ascending
+    top = eigenvectors[:, -width:].flip(1)
+    signs = torch.sign(top.gather(0, top.abs().argmax(dim=0, keepdim=True)))
+    top = top * torch.where(signs == 0, 1.0, signs)
+    projected = torch.zeros(values.shape[0], width, dtype=values.dtype)
+    projected[present] = (centred @ top).to(values.dtype)
+    kept = float(eigenvalues[-width:].sum() / eigenvalues.sum().clamp_min(1e-30))
+    return projected, kept
+
+
 class ModalityInputs(nn.Module):
     def __init__(self, num_entities: int, dim: int, names: tuple[str, ...],
                  features: Mapping[str, Modality], finetune_features: bool = False,
-                 input_noise: float = 0.0, seed: int = 0) -> None:
+                 input_noise: float = 0.0, seed: int = 0,
+                 feature_width: int | None = None) -> None:
         super().__init__()
         self.names = names
+        #: modality -> share of the feature variance its principal components keep
+        self.variance_kept: dict[str, float] = {}
         self.structure = nn.Embedding(num_entities, dim) if "structure" in names else None
         if self.structure is not None:
             nn.init.xavier_normal_(self.structure.weight)
@@ -55,6 +82,10 @@ class ModalityInputs(nn.Module):
                 scale = values[present].std() if bool(present.any()) else values.new_tensor(0.0)
                 noise = torch.randn(values.shape, generator=generator) * input_noise * scale
                 values = torch.where(present[:, None], values + noise, values)
+            if feature_width is not None and not finetune_features \
+                    and values.shape[1] > feature_width:
+                values, self.variance_kept[name] = principal_components(values, present,
+                                                                        feature_width)
             self.raw[name] = nn.Parameter(values, requires_grad=finetune_features)
             self.adapters[name] = nn.Linear(values.shape[1], dim)
             self.register_buffer(f"present_{name}", present.clone(), persistent=False)

@@ -101,7 +101,8 @@ class RoamModel(KGModel):
         self.num_routers = 1 if layout == "moseg" else m_count
         dim, rdim = config.dim, config.relation_dim
         self.inputs = ModalityInputs(num_entities, dim, names, features,
-                                     config.finetune_features, config.input_noise, seed)
+                                     config.finetune_features, config.input_noise, seed,
+                                     config.feature_width)
         self.experts = ExpertBank(m_count * groups, dim, config.expert_hidden, config.expert_form)
         self.relations = nn.Embedding(num_relations, rdim)
         nn.init.xavier_normal_(self.relations.weight)
