@@ -5,8 +5,10 @@ behaviour re-records them, says so in its commit, and explains why:
 
     python tests/test_recorded_behaviour.py --record
 
-Tolerance 1e-5 (absolute): the same CPU gives bit-identical numbers; another CPU's vector
-instructions may sum in another order.
+Tolerance: 1e-5 (absolute) on the losses; the same CPU gives bit-identical numbers, another
+CPU's vector instructions (or a rewrite that sums in another order) may round differently, which
+can flip a tie between two candidates: the rank metrics (over 400 queries) may move by a few such
+flips (MR 0.01, the others 0.005). Scores are guarded at 1e-5 by tests/test_recorded_scores.py.
 """
 
 from __future__ import annotations
@@ -63,7 +65,12 @@ def test_training_ends_where_the_recorded_code_ended(case: str, kg: MultimodalKG
     recorded = json.loads(RECORD.read_text(encoding="utf-8"))[case]
     seen = observe(case, kg, tmp_path)
     assert set(seen) == set(recorded)
-    assert seen == pytest.approx(recorded, abs=1e-5)
+    losses = {key for key in seen if "loss" in key}
+    assert {k: seen[k] for k in losses} == pytest.approx({k: recorded[k] for k in losses},
+                                                         abs=1e-5)
+    for key in set(seen) - losses:  # a rank may move by one where two scores tie within 1e-6
+        tolerance = 0.01 if key.endswith("_mr") else 0.005
+        assert seen[key] == pytest.approx(recorded[key], abs=tolerance), key
 
 
 def _record() -> None:

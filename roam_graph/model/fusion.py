@@ -18,9 +18,12 @@ from torch.nn import functional as F
 
 class ModalityAttention(nn.Module):
     def __init__(self, num_modalities: int, dim: int, relation_dim: int, temperature: float,
-                 noise: bool, use_relation: bool) -> None:
+                 noise: bool, use_relation: bool, may_lack_all: bool = True) -> None:
         super().__init__()
         self.temperature = temperature
+        # whether an entity can lack every modality (known when the model is built): only
+        # then do weights need zeroing, and deciding that per step would be a host sync
+        self.may_lack_all = may_lack_all
         self.noise = noise
         self.use_relation = use_relation
         self.entity_weight = nn.Parameter(torch.randn(num_modalities, dim) * dim ** -0.5)
@@ -60,7 +63,6 @@ class ModalityAttention(nn.Module):
         An entity with no modality at all gets all-zero weights (a zero representation)."""
         lowest = torch.finfo(logits.dtype).min  # finite: no NaN for all-absent rows
         weights = torch.softmax((logits / self.temperature).masked_fill(~present, lowest), dim=dim)
-        has_any = present.any(dim=dim, keepdim=True)
-        if not bool(has_any.all()):  # checked on the small mask, not on the logits
-            weights = weights * has_any
+        if self.may_lack_all:
+            weights = weights * present.any(dim=dim, keepdim=True)
         return weights

@@ -91,6 +91,13 @@ class ModalityInputs(nn.Module):
             self.register_buffer(f"present_{name}", present.clone(), persistent=False)
         self.sparse = False
 
+    def some_entity_lacks_every_modality(self) -> bool:
+        """Whether an entity has none of the modalities used (never when structure is one)."""
+        if self.structure is not None:
+            return False
+        present = torch.stack([getattr(self, f"present_{name}") for name in self.raw], dim=1)
+        return not bool(present.any(dim=1).all())
+
     def use_sparse_gradients(self) -> list[nn.Parameter]:
         """Give the trainable entity-indexed tables (structure embeddings, fine-tuned raw
         features) sparse gradients when looked up by id; returns those parameters, which need a

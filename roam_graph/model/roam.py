@@ -107,7 +107,8 @@ class RoamModel(KGModel):
         self.relations = nn.Embedding(num_relations, rdim)
         nn.init.xavier_normal_(self.relations.weight)
         self.attention = ModalityAttention(m_count, dim, rdim, config.attention_temperature,
-                                           config.attention_noise, config.fusion_relation)
+                                           config.attention_noise, config.fusion_relation,
+                                           self.inputs.some_entity_lacks_every_modality())
         with_relation = config.cost_input == "raw" or (config.cost_input == "fused"
                                                         and layout == "moseg")
         query_dim = dim + rdim if with_relation else dim
@@ -188,8 +189,9 @@ class RoamModel(KGModel):
         cost = self.routing_cost(queries.head, queries.relation_vectors, queries.logits)
         routing = self._route(cost)
         scores, head_modality_weights = None, None
-        for option, weight in self._routes(routing.weights):
-            part, weights = self._score_option(queries, option, weight, encoded, inverse)
+        for option, weight, shared in self._routes(routing.weights):
+            part, weights = self._score_option(queries, option, weight, encoded, inverse,
+                                               shared)
             scores = part if scores is None else scores + part
             # soft routing mixes O options: report the first option's weights (introspection)
             head_modality_weights = weights if head_modality_weights is None \
@@ -266,17 +268,19 @@ class RoamModel(KGModel):
         return self.encode_entities(unique), inverse
 
     def _score_option(self, queries: Queries, option: torch.Tensor, weight: torch.Tensor,
-                      encoded: CandidateEncoding, inverse: torch.Tensor | None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+                      encoded: CandidateEncoding, inverse: torch.Tensor | None,
+                      shared: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the queries routed to ``option [B, M]`` (Eq. 3-4 then Tucker), and the
-        head's modality weights ``[B, M]``."""
+        head's modality weights ``[B, M]``. ``shared``: the one option every query and modality
+        takes, when the caller knows it (soft routing, the critic): no grouping then."""
         modality_weights = self.attention.weights(
             select_options(queries.logits, option), queries.head.present, dim=1)
         fused_head = (modality_weights.unsqueeze(-1)
                       * select_options(queries.head.experts_out, option)).sum(dim=1)
         query = self.tucker.query(fused_head, queries.relation_vectors, queries.relation_ids)
         if inverse is None:
-            part = self._score_all(query, option, weight, encoded, queries.candidate_terms)
+            part = self._score_all(query, option, weight, encoded, queries.candidate_terms,
+                                   shared)
         else:
             part = self._score_given(query, option, weight, encoded, inverse,
                                      queries.candidate_terms)
@@ -301,26 +305,29 @@ class RoamModel(KGModel):
                 for o in range(options):
                     option = chosen.clone()
                     option[:, slice(None) if routers == 1 else router] = o
-                    table.append(self._score_option(queries, option, ones, encoded, inverse)[0])
+                    table.append(self._score_option(queries, option, ones, encoded, inverse,
+                                                    o if routers == 1 else None)[0])
         finally:
             self.tucker.train(was_training)
         return torch.stack(table, dim=1).view(len(chosen), routers, options, -1)
 
-    def _routes(self, weights: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``(option [B, M], weight [B, M])`` pairs: one for top-1 routing, O for soft (and for
-        annealing before it is hard)."""
+    def _routes(self, weights: torch.Tensor
+                ) -> list[tuple[torch.Tensor, torch.Tensor, int | None]]:
+        """``(option [B, M], weight [B, M], shared option or None)``: one for top-1 routing,
+        O for soft (and for annealing before it is hard), each option shared by every query."""
         m_count = len(self.modality_names)
         mixed = self.config.routing == "anneal" and self.training and self.routing_hardness < 1
         if self.config.routing == "soft" or mixed:
             return [(torch.full((weights.shape[0], m_count), o, device=weights.device),
-                     weights[:, 0, o : o + 1].expand(-1, m_count))
+                     weights[:, 0, o : o + 1].expand(-1, m_count), o)
                     for o in range(weights.shape[2])]
         chosen = weights.argmax(dim=-1)                                    # [B, G]
         weight = weights.gather(2, chosen.unsqueeze(-1)).squeeze(-1)       # [B, G] (value 1)
-        return [(chosen.expand(-1, m_count), weight.expand(-1, m_count))]
+        return [(chosen.expand(-1, m_count), weight.expand(-1, m_count), None)]
 
     def _score_all(self, query: torch.Tensor, option: torch.Tensor, weight: torch.Tensor,
-                   encoded: CandidateEncoding, candidate_terms: torch.Tensor) -> torch.Tensor:
+                   encoded: CandidateEncoding, candidate_terms: torch.Tensor,
+                   shared: int | None = None) -> torch.Tensor:
         """Separable 1-N scores ``[B, N]`` (module docstring)."""
         same_option = self.config.expert_layout == "moseg"
         if same_option and self.config.candidate_encoding == "relation_agnostic":
@@ -328,7 +335,11 @@ class RoamModel(KGModel):
             logits = encoded.entity_terms + self.attention.bias[None, :, None]   # [N, M, O]
             w = self.attention.weights(logits, encoded.present[:, :, None], dim=1)
             fused = (w.unsqueeze(-1) * encoded.experts_out).sum(dim=1)           # [N, O, d]
-            return weight[:, :1] * grouped_matmul(query, option[:, 0], fused)
+            products = (query @ fused[:, shared].T if shared is not None
+                        else grouped_matmul(query, option[:, 0], fused))
+            return weight[:, :1] * products
+        if same_option and shared is not None:
+            return self._group_scores(query, shared, candidate_terms, weight[:, 0], encoded)
         if same_option:
             return self._score_all_grouped(query, option[:, 0], weight[:, 0], encoded,
                                            candidate_terms)
@@ -351,23 +362,26 @@ class RoamModel(KGModel):
         axis with the long entity axis contiguous (a softmax over a last axis of size 3 is
         several times slower)."""
         order = torch.argsort(option)
+        # the one host sync of a top-1 step: the groups' sizes (docs/benchmarks.md)
         counts = torch.bincount(option, minlength=encoded.experts_out.shape[2]).tolist()
-        vectors = encoded.experts_out.permute(2, 1, 0, 3).unbind(0)   # O x [M, N, d]
-        terms = encoded.entity_terms.permute(2, 1, 0).unbind(0)       # O x [M, N]
-        present = encoded.present.T.unsqueeze(0)                      # [1, M, N]
-        blocks = []
-        for o, (q, relation_terms, w) in enumerate(zip(
-                query[order].split(counts), candidate_terms[order].split(counts),
-                weight[order].split(counts), strict=True)):
-            if not counts[o]:
-                continue
-            m_count, entities, dim = vectors[o].shape
-            partial = (q @ vectors[o].reshape(m_count * entities, dim).T).view(-1, m_count,
-                                                                              entities)
-            logits = terms[o].unsqueeze(0) + relation_terms.unsqueeze(2)          # [b, M, N]
-            attention = self.attention.weights(logits, present, dim=1)
-            blocks.append((attention * partial).sum(dim=1) * w.unsqueeze(1))
+        blocks = [self._group_scores(q, o, relation_terms, w, encoded)
+                  for o, (q, relation_terms, w) in enumerate(zip(
+                      query[order].split(counts), candidate_terms[order].split(counts),
+                      weight[order].split(counts), strict=True)) if counts[o]]
         return torch.cat(blocks)[torch.argsort(order)]
+
+    def _group_scores(self, query: torch.Tensor, option: int, candidate_terms: torch.Tensor,
+                      weight: torch.Tensor, encoded: CandidateEncoding) -> torch.Tensor:
+        """Scores ``[b, N]`` of queries that all take MoSEG group ``option``: one
+        ``[b, d] x [d, M * N]`` matmul, laid out ``[b, M, N]``."""
+        vectors = encoded.experts_out[:, :, option].transpose(0, 1)         # [M, N, d]
+        m_count, entities, dim = vectors.shape
+        partial = (query @ vectors.reshape(m_count * entities, dim).T).view(-1, m_count,
+                                                                            entities)
+        logits = (encoded.entity_terms[:, :, option].T.unsqueeze(0)
+                  + candidate_terms.unsqueeze(2))                           # [b, M, N]
+        attention = self.attention.weights(logits, encoded.present.T.unsqueeze(0), dim=1)
+        return (attention * partial).sum(dim=1) * weight.unsqueeze(1)
 
     def _score_given(self, query: torch.Tensor, option: torch.Tensor, weight: torch.Tensor,
                      encoded: CandidateEncoding, inverse: torch.Tensor,

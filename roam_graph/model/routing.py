@@ -151,7 +151,8 @@ class BalancingPrices(nn.Module):
     def fold(self, price: torch.Tensor) -> None:
         """Fold in one training batch's prices ``[G, O]`` (``Routing.prices``)."""
         self.batches += 1
-        rate = max(1.0 / float(self.batches), self.momentum)
+        # on the device: reading the count on the host would stall a GPU every step
+        rate = (1.0 / self.batches.to(self.prices.dtype)).clamp_min(self.momentum)
         self.prices.lerp_(price.to(self.prices.dtype), rate)
 
 
