@@ -53,7 +53,8 @@ def naive_scores(model: RoamModel, heads: torch.Tensor, relations: torch.Tensor,
     scores = torch.zeros(candidates.shape, dtype=torch.float32)
     for i in range(len(heads)):
         head = fused(int(heads[i]), i, True)
-        query = model.tucker.query(head[None], relation[i : i + 1], relations[i : i + 1])[0]
+        only = torch.zeros(1, dtype=torch.long)        # one query, one distinct relation
+        query = model.tucker.query(head[None], relation[i : i + 1], only)[0]
         for j, t in enumerate(candidates[i].tolist()):
             scores[i, j] = query @ fused(t, i, use_relation)
     return scores

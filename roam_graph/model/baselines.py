@@ -20,7 +20,13 @@ from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
 from roam_graph.model.contract import KGModel
 from roam_graph.model.inputs import ModalityInputs
-from roam_graph.model.interaction import TuckerInteraction, score_all, score_candidates
+from roam_graph.model.interaction import (
+    RelationGroups,
+    TuckerInteraction,
+    relation_groups,
+    score_all,
+    score_candidates,
+)
 from roam_graph.model.outputs import ModelOutput
 
 
@@ -48,8 +54,11 @@ class TuckerModel(KGModel):
 
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
                 candidates: torch.Tensor | None = None,
-                candidate_encoding: torch.Tensor | None = None) -> ModelOutput:
-        query = self.tucker.query(self.entities(heads), self.relations(relations), relations)
+                candidate_encoding: torch.Tensor | None = None,
+                groups: RelationGroups | None = None) -> ModelOutput:
+        groups = groups or relation_groups(relations)
+        query = self.tucker.query(self.entities(heads), self.relations(groups.unique),
+                                  groups.inverse)
         if candidates is None:
             entities = candidate_encoding if candidate_encoding is not None \
                 else self.entities.weight
@@ -114,8 +123,10 @@ class MomokModel(KGModel):
 
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
                 candidates: torch.Tensor | None = None,
-                candidate_encoding: torch.Tensor | None = None) -> ModelOutput:
-        relation_vectors = self.relations(relations)
+                candidate_encoding: torch.Tensor | None = None,
+                groups: RelationGroups | None = None) -> ModelOutput:
+        groups = groups or relation_groups(relations)
+        unique_relation_vectors = self.relations(groups.unique)
         raw, present = self.inputs(heads)
         temperature = F.softplus(self.temperature[relations]) + 0.1
         query_side = self._with_joint(self._experts(raw, temperature, self.training), present)
@@ -127,7 +138,7 @@ class MomokModel(KGModel):
                 *candidates.shape, query_side.shape[1], -1)
         head_scores = []
         for index, head in enumerate(self.heads):
-            query = head.query(query_side[:, index], relation_vectors, relations)
+            query = head.query(query_side[:, index], unique_relation_vectors, groups.inverse)
             head_scores.append(score_all(query, encoded[:, index]) if candidates is None
                                else score_candidates(query, encoded[:, :, index]))
         scores = torch.stack(head_scores).mean(dim=0)

@@ -31,6 +31,7 @@ from torch import nn
 from roam_graph.data.mmkg_data import Modality
 from roam_graph.model.config import ModelConfig
 from roam_graph.model.inputs import ModalityInputs, available_modalities
+from roam_graph.model.interaction import RelationGroups
 from roam_graph.model.outputs import ModelOutput
 
 
@@ -48,8 +49,10 @@ class KGModel(nn.Module, ABC):
     @abstractmethod
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
                 candidates: torch.Tensor | None = None,
-                candidate_encoding: Any = None) -> ModelOutput:
-        """Scores of tails for queries ``(heads, relations)`` (module docstring)."""
+                candidate_encoding: Any = None,
+                groups: RelationGroups | None = None) -> ModelOutput:
+        """Scores of tails for queries ``(heads, relations)`` (module docstring); ``groups``:
+        the batch's distinct relations when the caller has them (computed if None)."""
 
     def use_modalities(self, config: ModelConfig, features: Mapping[str, Modality]
                        ) -> tuple[str, ...]:

@@ -10,8 +10,34 @@ makes the ``B d^3`` term dominate a TuckER step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class RelationGroups:
+    """The distinct relations of a batch of queries: ``unique [U]`` and, per query, its row in
+    ``unique`` (``inverse [B]``). Tucker contracts its core once per distinct relation. Finding
+    them takes ``torch.unique``, whose output size depends on the data: on a GPU that is a host
+    synchronisation, so training computes them on the host, with the batch
+    (training/regimes.py), and models compute them only when none are given."""
+    unique: torch.Tensor
+    inverse: torch.Tensor
+
+    def to(self, device: torch.device) -> RelationGroups:
+        return RelationGroups(self.unique.to(device, non_blocking=True),
+                              self.inverse.to(device, non_blocking=True))
+
+    def rows(self, count: int) -> RelationGroups:
+        """The groups of the first ``count`` queries (``unique`` may then hold more)."""
+        return RelationGroups(self.unique, self.inverse[:count])
+
+
+def relation_groups(relation_ids: torch.Tensor) -> RelationGroups:
+    unique, inverse = torch.unique(relation_ids, return_inverse=True)
+    return RelationGroups(unique, inverse)
 
 
 class TuckerInteraction(nn.Module):
@@ -26,19 +52,16 @@ class TuckerInteraction(nn.Module):
         self.hidden_dropout1 = nn.Dropout(hidden_dropout1)
         self.hidden_dropout2 = nn.Dropout(hidden_dropout2)
 
-    def query(self, head: torch.Tensor, relation_vectors: torch.Tensor,
-              relation_ids: torch.Tensor) -> torch.Tensor:
-        """Query vector ``x = bn(W x1 bn(e_h) x2 w_r)`` ``[B, d]`` for heads ``[B, d]`` and
-        relation embeddings ``[B, d_r]`` (rows with equal ``relation_ids`` share ``W_r``).
+    def query(self, head: torch.Tensor, unique_relation_vectors: torch.Tensor,
+              inverse: torch.Tensor) -> torch.Tensor:
+        """Query vector ``x = bn(W x1 bn(e_h) x2 w_r)`` ``[B, d]`` for heads ``[B, d]``; the
+        embeddings ``[U, d_r]`` of the batch's distinct relations and each query's row in them
+        (``RelationGroups``).
 
         TuckER drops out each query's ``W_r``; here the dropout mask is drawn once per distinct
         relation of the batch, the price of contracting the core once per relation."""
         x = self.input_dropout(self.input_norm(head))
-        unique, inverse = torch.unique(relation_ids, return_inverse=True)
-        first = torch.zeros_like(unique).scatter_reduce(
-            0, inverse, torch.arange(len(relation_ids), device=relation_ids.device),
-            reduce="amin", include_self=False)
-        w_r = (relation_vectors[first] @ self.core.view(self.core.shape[0], -1))
+        w_r = (unique_relation_vectors @ self.core.view(self.core.shape[0], -1))
         w_r = self.hidden_dropout1(w_r.view(-1, self.dim, self.dim))
         x = torch.bmm(x.unsqueeze(1), w_r[inverse]).squeeze(1)
         return self.hidden_dropout2(self.hidden_norm(x))

@@ -27,7 +27,7 @@ from roam_graph.model.contract import KGModel
 from roam_graph.model.experts import ExpertBank
 from roam_graph.model.fusion import ModalityAttention
 from roam_graph.model.inputs import ModalityInputs
-from roam_graph.model.interaction import TuckerInteraction
+from roam_graph.model.interaction import RelationGroups, TuckerInteraction, relation_groups
 from roam_graph.model.outputs import CandidateEncoding, ModelOutput, RoutingSignal
 from roam_graph.model.routing import (
     BalancingPrices,
@@ -62,7 +62,8 @@ class Queries:
     """Everything about a batch of queries that scoring under any option needs."""
     head: CandidateEncoding          # the heads' encoding under every option
     relation_vectors: torch.Tensor   # relation embeddings [B, d_r]
-    relation_ids: torch.Tensor       # [B]
+    groups: RelationGroups           # the distinct relations (Tucker's W_r once each)
+    unique_relation_vectors: torch.Tensor   # their embeddings [U, d_r]
     logits: torch.Tensor             # query-side attention logits [B, M, O] (Eq. 4)
     candidate_terms: torch.Tensor    # relation half of the candidates' logits [B, M]
 
@@ -70,8 +71,9 @@ class Queries:
         head = self.head
         return Queries(CandidateEncoding(head.raw[:rows], head.experts_out[:rows],
                                          head.entity_terms[:rows], head.present[:rows], None),
-                       self.relation_vectors[:rows], self.relation_ids[:rows],
-                       self.logits[:rows], self.candidate_terms[:rows])
+                       self.relation_vectors[:rows], self.groups.rows(rows),
+                       self.unique_relation_vectors, self.logits[:rows],
+                       self.candidate_terms[:rows])
 
 
 def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tensor
@@ -180,12 +182,13 @@ class RoamModel(KGModel):
     # -- forward -----------------------------------------------------------------------------
     def forward(self, heads: torch.Tensor, relations: torch.Tensor,
                 candidates: torch.Tensor | None = None,
-                candidate_encoding: CandidateEncoding | None = None) -> ModelOutput:
+                candidate_encoding: CandidateEncoding | None = None,
+                groups: RelationGroups | None = None) -> ModelOutput:
         """Scores of tails for queries ``(heads, relations)``: against all entities ``[B, N]``,
         or against ``candidates [B, C]``. ``candidate_encoding`` (from ``encode_entities()``)
         may be passed in at evaluation to encode all entities once for many batches."""
         encoded, inverse = self._candidates(candidates, candidate_encoding)
-        queries = self._queries(self._head_encoding(encoded, heads), relations)
+        queries = self._queries(self._head_encoding(encoded, heads), relations, groups)
         cost = self.routing_cost(queries.head, queries.relation_vectors, queries.logits)
         routing = self._route(cost)
         scores, head_modality_weights = None, None
@@ -234,15 +237,18 @@ class RoamModel(KGModel):
         return (select_entities(encoded, heads) if encoded.ids is None
                 else self.encode_entities(heads))
 
-    def _queries(self, head: CandidateEncoding, relations: torch.Tensor) -> Queries:
+    def _queries(self, head: CandidateEncoding, relations: torch.Tensor,
+                 groups: RelationGroups | None = None) -> Queries:
         """Everything scoring needs about queries whose heads are encoded as ``head``."""
         relation_vectors = self.relations(relations)
+        groups = groups or relation_groups(relations)
         relation_terms = self.attention.relation_terms(relation_vectors)   # [B, M]
         logits = (head.entity_terms + relation_terms[:, :, None]
                   + self.attention.noise_terms(head.experts_out, relation_vectors))
         candidate_terms = (relation_terms if self.config.candidate_encoding == "relation_aware"
                            else self.attention.relation_terms(relation_vectors, False))
-        return Queries(head, relation_vectors, relations, logits, candidate_terms)
+        return Queries(head, relation_vectors, groups, self.relations(groups.unique), logits,
+                       candidate_terms)
 
     def _route(self, cost: torch.Tensor) -> Routing:
         """Route (routing.route) and, in training, fold the batch's prices into the running
@@ -277,7 +283,8 @@ class RoamModel(KGModel):
             select_options(queries.logits, option), queries.head.present, dim=1)
         fused_head = (modality_weights.unsqueeze(-1)
                       * select_options(queries.head.experts_out, option)).sum(dim=1)
-        query = self.tucker.query(fused_head, queries.relation_vectors, queries.relation_ids)
+        query = self.tucker.query(fused_head, queries.unique_relation_vectors,
+                                  queries.groups.inverse)
         if inverse is None:
             part = self._score_all(query, option, weight, encoded, queries.candidate_terms,
                                    shared)

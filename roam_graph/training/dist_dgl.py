@@ -50,7 +50,7 @@ from roam_graph.graph import dgl_distributed as ddgl
 from roam_graph.graph.mmkg import MultimodalKG, reciprocal_triples
 from roam_graph.graph.prepare import PrepareOptions
 from roam_graph.model.config import ModelConfig
-from roam_graph.model.interaction import TuckerInteraction
+from roam_graph.model.interaction import TuckerInteraction, relation_groups
 from roam_graph.sampling import (
     EdgeBatchSampler,
     NegativeBatch,
@@ -159,7 +159,8 @@ class TuckerScorer(nn.Module):
                                         model.hidden_dropout1, model.hidden_dropout2)
 
     def forward(self, heads: torch.Tensor, relation_ids: torch.Tensor) -> torch.Tensor:
-        return self.tucker.query(heads, self.relations(relation_ids), relation_ids)
+        groups = relation_groups(relation_ids)
+        return self.tucker.query(heads, self.relations(groups.unique), groups.inverse)
 
 
 def make_scorer(name: str, num_relations: int, model: ModelConfig) -> nn.Module:

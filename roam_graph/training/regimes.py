@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import torch
 
 from roam_graph.graph.mmkg import MultimodalKG
+from roam_graph.model.interaction import RelationGroups, relation_groups
 from roam_graph.sampling import (
     EdgeBatchSampler,
     NegativeBatch,
@@ -35,12 +36,14 @@ from roam_graph.training.config import ExperimentConfig
 
 @dataclass(frozen=True)
 class TrainingInputs:
-    """One batch on the training device: query ids, candidate ids (None: every entity) and the
-    targets the triple loss compares the scores with (``[B, N]`` or ``[B, 1 + k]``)."""
+    """One batch on the training device: query ids, candidate ids (None: every entity), the
+    targets the triple loss compares the scores with (``[B, N]`` or ``[B, 1 + k]``), and the
+    batch's distinct relations, found on the host (a GPU would otherwise wait for them)."""
     heads: torch.Tensor
     relations: torch.Tensor
     candidates: torch.Tensor | None
     targets: torch.Tensor
+    groups: RelationGroups
 
 
 class Regime(ABC):
@@ -75,7 +78,8 @@ class OneToN(Regime):
     def inputs(self, batch: OneToNBatch, device: torch.device) -> TrainingInputs:
         queries = batch.queries.to(device, non_blocking=True)
         targets = dense_targets(batch, self.config.training.label_smoothing, device)
-        return TrainingInputs(queries[:, 0], queries[:, 1], None, targets)
+        return TrainingInputs(queries[:, 0], queries[:, 1], None, targets,
+                              relation_groups(batch.queries[:, 1]).to(device))
 
 
 class NegativeSampling(Regime):
@@ -95,7 +99,8 @@ class NegativeSampling(Regime):
         candidates = batch.expanded().to(device, non_blocking=True)
         targets = torch.zeros(candidates.shape, device=device)
         targets[:, 0] = 1.0  # the true tail is the first candidate
-        return TrainingInputs(queries[:, 0], queries[:, 1], candidates, targets)
+        return TrainingInputs(queries[:, 0], queries[:, 1], candidates, targets,
+                              relation_groups(batch.queries[:, 1]).to(device))
 
 
 #: ``training.regime`` -> its class (the config's choice list, training/config.py REGIMES, names

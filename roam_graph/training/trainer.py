@@ -92,7 +92,8 @@ def train_epoch(model: nn.Module, sampler: Any, regime: Regime,
     for batch in sampler:
         inputs = regime.inputs(batch, device)
         with autocast(device, precision):  # the losses then run in fp32
-            output = model(inputs.heads, inputs.relations, inputs.candidates)
+            output = model(inputs.heads, inputs.relations, inputs.candidates,
+                           groups=inputs.groups)
         loss, parts = total_loss(output, inputs.targets, config.model.ot_weight,
                                  config.training.loss, config.model.ot_epsilon)
         optimiser_step(loss, model, optimiser, scaler, config.training.max_grad_norm)
