@@ -57,6 +57,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Row("Sinkhorn-MoE", {"model.model": "sinkhorn-moe"}, _paper(35.68, 35.35, 38.89, 17.90)),
         Row("ROAM (K=1)", {**_variant("full"), "model.num_groups": 1}),
         Row("ROAM (soft routing)", {**_variant("full"), "model.routing": "soft"}),
+        Row("ROAM (annealed routing)", {**_variant("full"), "model.routing": "anneal"}),
         Row("ROAM (residual experts)", {**_variant("full"), "model.expert_form": "residual"}),
         Row("ROAM (plain MLP experts)", {**_variant("full"), "model.expert_form": "mlp"}),
     ), _TABLE2_METRICS, ("seconds_per_epoch", "peak_memory_mb", *ROUTING),
@@ -113,6 +114,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
         Row("ROAM (K=1)", {**_variant("full"), "model.num_groups": 1}),
         Row("Tucker", {"model.model": "tucker"}),
         Row("ROAM, Eq. 11 as printed", _variant("paper-ot-loss")),
+        Row("ROAM (annealed routing)", {**_variant("full"), "model.routing": "anneal"}),
+        Row("ROAM (soft routing)", {**_variant("full"), "model.routing": "soft"}),
     ), _TABLE2_METRICS, ("seconds_per_epoch", *ROUTING), ("curves",)),
     Suite("groups", "Fig. 2 (K = 3..7: MRR and routing entropy)", tuple(
         Row(f"K = {k}", {"model.num_groups": k}) for k in range(3, 8)
