@@ -60,10 +60,24 @@ class TuckerInteraction(nn.Module):
 
         TuckER drops out each query's ``W_r``; here the dropout mask is drawn once per distinct
         relation of the batch, the price of contracting the core once per relation."""
-        x = self.input_dropout(self.input_norm(head))
-        w_r = (unique_relation_vectors @ self.core.view(self.core.shape[0], -1))
-        w_r = self.hidden_dropout1(w_r.view(-1, self.dim, self.dim))
-        x = torch.bmm(x.unsqueeze(1), w_r[inverse]).squeeze(1)
+        x = self.input_dropout(self.input_norm(head))   # drawn before W_r's mask, as TuckER
+        return self._contract(x, self.relation_matrices(unique_relation_vectors), inverse)
+
+    def relation_matrices(self, unique_relation_vectors: torch.Tensor) -> torch.Tensor:
+        """``W_r = W x2 w_r`` ``[U, d, d]`` per distinct relation (dropped out in training):
+        the core contraction, the costly half, done once for any number of heads."""
+        w_r = unique_relation_vectors @ self.core.view(self.core.shape[0], -1)
+        return self.hidden_dropout1(w_r.view(-1, self.dim, self.dim))
+
+    def apply_matrices(self, head: torch.Tensor, matrices: torch.Tensor, inverse: torch.Tensor
+                       ) -> torch.Tensor:
+        """The query vectors of heads ``[B, d]`` whose relations' ``W_r`` are
+        ``matrices[inverse]`` (``relation_matrices``, contracted once for several heads)."""
+        return self._contract(self.input_dropout(self.input_norm(head)), matrices, inverse)
+
+    def _contract(self, x: torch.Tensor, matrices: torch.Tensor, inverse: torch.Tensor
+                  ) -> torch.Tensor:
+        x = torch.bmm(x.unsqueeze(1), matrices[inverse]).squeeze(1)
         return self.hidden_dropout2(self.hidden_norm(x))
 
 

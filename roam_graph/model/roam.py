@@ -275,16 +275,19 @@ class RoamModel(KGModel):
 
     def _score_option(self, queries: Queries, option: torch.Tensor, weight: torch.Tensor,
                       encoded: CandidateEncoding, inverse: torch.Tensor | None,
-                      shared: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      shared: int | None = None, matrices: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the queries routed to ``option [B, M]`` (Eq. 3-4 then Tucker), and the
         head's modality weights ``[B, M]``. ``shared``: the one option every query and modality
-        takes, when the caller knows it (soft routing, the critic): no grouping then."""
+        takes, when the caller knows it (soft routing, the critic): no grouping then.
+        ``matrices``: Tucker's ``W_r`` of the batch's relations, when already contracted."""
         modality_weights = self.attention.weights(
             select_options(queries.logits, option), queries.head.present, dim=1)
         fused_head = (modality_weights.unsqueeze(-1)
                       * select_options(queries.head.experts_out, option)).sum(dim=1)
-        query = self.tucker.query(fused_head, queries.unique_relation_vectors,
-                                  queries.groups.inverse)
+        query = (self.tucker.query(fused_head, queries.unique_relation_vectors,
+                                   queries.groups.inverse) if matrices is None
+                 else self.tucker.apply_matrices(fused_head, matrices, queries.groups.inverse))
         if inverse is None:
             part = self._score_all(query, option, weight, encoded, queries.candidate_terms,
                                    shared)
@@ -307,13 +310,15 @@ class RoamModel(KGModel):
         was_training = self.tucker.training
         self.tucker.eval()
         try:
+            # W_r does not depend on the option: contracted once for every option below
+            matrices = self.tucker.relation_matrices(queries.unique_relation_vectors)
             table = []
             for router in range(routers):
                 for o in range(options):
                     option = chosen.clone()
                     option[:, slice(None) if routers == 1 else router] = o
                     table.append(self._score_option(queries, option, ones, encoded, inverse,
-                                                    o if routers == 1 else None)[0])
+                                                    o if routers == 1 else None, matrices)[0])
         finally:
             self.tucker.train(was_training)
         return torch.stack(table, dim=1).view(len(chosen), routers, options, -1)
