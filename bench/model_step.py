@@ -79,6 +79,17 @@ def counted_flops(step: Callable[[OneToNBatch], None], batch: OneToNBatch) -> fl
     return float(counter.get_total_flops())
 
 
+def timed(step: Callable[[OneToNBatch], None], batches: list[OneToNBatch]) -> float:
+    """Median seconds of a step (NaN without batches: ``--steps 0`` counts FLOPs only, which
+    do not depend on the machine)."""
+    times = []
+    for batch in batches:
+        started = time.perf_counter()
+        step(batch)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) if times else float("nan")
+
+
 def measure(kg: MultimodalKG, features: dict[str, Modality], args: argparse.Namespace,
             batch_size: int, peak: float) -> dict[str, tuple[float, float]]:
     """``label -> (seconds per step, FLOPs per step)`` for every model at ``batch_size``."""
@@ -93,12 +104,7 @@ def measure(kg: MultimodalKG, features: dict[str, Modality], args: argparse.Name
         model = build_model(config, kg.num_entities, 2 * kg.num_relations, features).train()
         step = make_step(model, (config.ot_weight, config.ot_epsilon))
         flops = counted_flops(step, batches[0])  # also the warm-up step
-        times = []
-        for batch in batches[1:]:
-            started = time.perf_counter()
-            step(batch)
-            times.append(time.perf_counter() - started)
-        seconds = statistics.median(times)
+        seconds = timed(step, batches[1:])
         found[label] = (seconds, flops)
         print(f"{label:<7} | {batch_size:5d} | {1000 * seconds:8.0f} | {flops / 1e9:8.1f} | "
               f"{flops / seconds / 1e9:7.1f} | {100 * flops / seconds / 1e9 / peak:6.0f}%")
@@ -114,7 +120,8 @@ def main() -> None:
     add_config_flag(parser, "--dim", default=256)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps after the counted one")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="timed steps after the counted one (0: count FLOPs only)")
     parser.add_argument("--feature-width", type=int, default=None,
                         help="project the features to this many principal components first "
                              "(model key feature_width; default: the full width)")
