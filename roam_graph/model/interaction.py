@@ -89,3 +89,21 @@ def score_all(query: torch.Tensor, entities: torch.Tensor) -> torch.Tensor:
 def score_candidates(query: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """Scores ``[B, C]`` of query vectors ``[B, d]`` against per-query candidates ``[B, C, d]``."""
     return torch.einsum("bd,bcd->bc", query, candidates)
+
+
+def select_options(table: torch.Tensor, option: torch.Tensor) -> torch.Tensor:
+    """``table [B, M, O, ...]`` at ``option [B, M]`` -> ``[B, M, ...]``."""
+    index = option.view(*option.shape, 1, *([1] * (table.dim() - 3)))
+    index = index.expand(*option.shape, 1, *table.shape[3:])
+    return table.gather(2, index).squeeze(2)
+
+
+def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tensor
+                   ) -> torch.Tensor:
+    """``out[i] = query[i] @ table[:, option[i]].T``: ``query [B, d]``, ``table [N, O, d]``.
+    Queries are sorted by option so each option costs one matmul (a loop over O, not over B)."""
+    order = torch.argsort(option)
+    counts = torch.bincount(option, minlength=table.shape[1]).tolist()
+    pieces = [rows @ table[:, o].T
+              for o, rows in enumerate(query[order].split(counts)) if counts[o]]
+    return torch.cat(pieces)[torch.argsort(order)]

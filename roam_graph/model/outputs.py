@@ -46,3 +46,15 @@ class ModelOutput:
     selected: torch.Tensor | None = None
     modality_weights: torch.Tensor | None = None
     routing_signal: RoutingSignal | None = None
+
+
+def select_entities(encoding: CandidateEncoding, ids: torch.Tensor) -> CandidateEncoding:
+    """Rows ``ids`` of an encoding of all entities (``encoding.ids`` None)."""
+    return CandidateEncoding(encoding.raw[ids], encoding.experts_out[ids],
+                             encoding.entity_terms[ids], encoding.present[ids], ids)
+
+
+def detach_encoding(encoding: CandidateEncoding) -> CandidateEncoding:
+    """The encoding cut from the graph (the routing cost reads it without training it)."""
+    return CandidateEncoding(encoding.raw.detach(), encoding.experts_out.detach(),
+                             encoding.entity_terms.detach(), encoding.present, encoding.ids)

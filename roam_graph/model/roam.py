@@ -27,8 +27,20 @@ from roam_graph.model.contract import KGModel
 from roam_graph.model.experts import ExpertBank
 from roam_graph.model.fusion import ModalityAttention
 from roam_graph.model.inputs import ModalityInputs
-from roam_graph.model.interaction import RelationGroups, TuckerInteraction, relation_groups
-from roam_graph.model.outputs import CandidateEncoding, ModelOutput, RoutingSignal
+from roam_graph.model.interaction import (
+    RelationGroups,
+    TuckerInteraction,
+    grouped_matmul,
+    relation_groups,
+    select_options,
+)
+from roam_graph.model.outputs import (
+    CandidateEncoding,
+    ModelOutput,
+    RoutingSignal,
+    detach_encoding,
+    select_entities,
+)
 from roam_graph.model.routing import (
     BalancingPrices,
     GroupRepresentation,
@@ -37,24 +49,6 @@ from roam_graph.model.routing import (
     centre_costs,
     route,
 )
-
-
-def select_options(table: torch.Tensor, option: torch.Tensor) -> torch.Tensor:
-    """``table [B, M, O, ...]`` at ``option [B, M]`` -> ``[B, M, ...]``."""
-    index = option.view(*option.shape, 1, *([1] * (table.dim() - 3)))
-    index = index.expand(*option.shape, 1, *table.shape[3:])
-    return table.gather(2, index).squeeze(2)
-
-
-def select_entities(encoding: CandidateEncoding, ids: torch.Tensor) -> CandidateEncoding:
-    """Rows ``ids`` of an encoding of all entities (``encoding.ids`` None)."""
-    return CandidateEncoding(encoding.raw[ids], encoding.experts_out[ids],
-                             encoding.entity_terms[ids], encoding.present[ids], ids)
-
-
-def detach_encoding(encoding: CandidateEncoding) -> CandidateEncoding:
-    return CandidateEncoding(encoding.raw.detach(), encoding.experts_out.detach(),
-                             encoding.entity_terms.detach(), encoding.present, encoding.ids)
 
 
 @dataclass(frozen=True)
@@ -74,17 +68,6 @@ class Queries:
                        self.relation_vectors[:rows], self.groups.rows(rows),
                        self.unique_relation_vectors, self.logits[:rows],
                        self.candidate_terms[:rows])
-
-
-def grouped_matmul(query: torch.Tensor, option: torch.Tensor, table: torch.Tensor
-                   ) -> torch.Tensor:
-    """``out[i] = query[i] @ table[:, option[i]].T``: ``query [B, d]``, ``table [N, O, d]``.
-    Queries are sorted by option so each option costs one matmul (a loop over O, not over B)."""
-    order = torch.argsort(option)
-    counts = torch.bincount(option, minlength=table.shape[1]).tolist()
-    pieces = [rows @ table[:, o].T
-              for o, rows in enumerate(query[order].split(counts)) if counts[o]]
-    return torch.cat(pieces)[torch.argsort(order)]
 
 
 class RoamModel(KGModel):
