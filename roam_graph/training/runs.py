@@ -1,8 +1,8 @@
 """Run folders: resolve a run's configuration, train it or reuse it, read it back, load its model.
 
 One place for what the experiment suites, the sampling study, the search, the worker process, the
-Python API, ``roam predict`` and the DistDGL trainer do with a run folder (files: README, "Output
-files"):
+Python API, ``roam predict`` and the DistDGL trainer do with a run folder (its files:
+docs/training.md, "Output files"):
 
 - ``resolve_run_config``: a base configuration with overrides, checked like a config file;
 - ``train_or_reuse``: a finished run (``metrics.json``) is reused only if it was made with the same
