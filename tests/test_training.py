@@ -75,6 +75,25 @@ def test_resume_refuses_a_different_experiment(kg: MultimodalKG, tmp_path: Path)
         run_training(other, kg, tmp_path, resume=True, log=quiet, progress=False)
 
 
+def test_resume_accepts_a_run_from_before_a_setting_existed(kg: MultimodalKG,
+                                                           tmp_path: Path) -> None:
+    """A model key added after the run started (its default keeps the old behaviour) is not a
+    difference; a key both know that differs is named in the refusal."""
+    straight = run_training(tiny_config(epochs=2), kg, tmp_path / "straight", log=quiet,
+                            progress=False)
+    run_training(tiny_config(epochs=1), kg, tmp_path / "old", log=quiet, progress=False)
+    state = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
+    del state["progress"]["config"]["model"]["feature_width"]   # as saved before it existed
+    torch.save(state, tmp_path / "old" / "last.pt")
+    resumed = run_training(tiny_config(epochs=2), kg, tmp_path / "old", resume=True, log=quiet,
+                           progress=False)
+    assert resumed.test == straight.test
+    other = tiny_config(epochs=3)
+    other = replace(other, model=replace(other.model, num_groups=other.model.num_groups + 1))
+    with pytest.raises(DataError, match=r"different model than the saved run \(num_groups: "):
+        run_training(other, kg, tmp_path / "old", resume=True, log=quiet, progress=False)
+
+
 def test_resume_without_a_checkpoint_says_so(kg: MultimodalKG, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no checkpoint to resume from"):
         run_training(tiny_config(epochs=1), kg, tmp_path, resume=True, log=quiet,

@@ -180,17 +180,30 @@ class RunResult:
 
 
 def check_resumable(saved: dict[str, Any], current: ExperimentConfig, path: Path) -> None:
-    """A resumed run must be the same experiment; only RESUMABLE_CHANGES may differ."""
-    now = current.to_dict()
-    for key in ("graph", "seed", "model"):
+    """A resumed run must be the same experiment; only RESUMABLE_CHANGES may differ. A setting
+    the saved run does not know was added to roam-graph after it started; its default keeps what
+    the code did then, so it is not a difference (as for reusing a finished run)."""
+    now = json.loads(json.dumps(current.to_dict()))   # tuples as the saved lists
+    saved = json.loads(json.dumps(saved))
+    for key in ("graph", "seed"):
         if saved.get(key) != now.get(key):
             raise DataError(f"{path}: --resume with a different {key} than the saved run "
                             f"({saved.get(key)!r} vs {now.get(key)!r})")
-    changed = [k for k, v in saved["training"].items()
-               if now["training"].get(k) != v and k not in RESUMABLE_CHANGES]
+    model_changes = _changed(saved.get("model", {}), now["model"])
+    if model_changes:
+        raise DataError(f"{path}: --resume with a different model than the saved run ("
+                        + "; ".join(f"{k}: {saved['model'][k]!r} -> {now['model'][k]!r}"
+                                    for k in model_changes) + ")")
+    changed = [k for k in _changed(saved["training"], now["training"])
+               if k not in RESUMABLE_CHANGES]
     if changed:
         raise DataError(f"{path}: --resume with different training settings {changed}; only "
                         f"{', '.join(RESUMABLE_CHANGES)} may change")
+
+
+def _changed(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The keys both know whose values differ, in the saved order."""
+    return [k for k, v in saved.items() if k in now and now[k] != v]
 
 
 def resume_state(out: Path, config: ExperimentConfig, device: torch.device, log: Log
