@@ -369,10 +369,9 @@ class RoamModel(KGModel):
                       weight: torch.Tensor, encoded: CandidateEncoding) -> torch.Tensor:
         """Scores ``[b, N]`` of queries that all take MoSEG group ``option``: one
         ``[b, d] x [d, M * N]`` matmul, laid out ``[b, M, N]``."""
-        vectors = encoded.experts_out[:, :, option].transpose(0, 1)         # [M, N, d]
+        vectors = encoded.by_option[option]                                  # [M, N, d]
         m_count, entities, dim = vectors.shape
-        partial = (query @ vectors.reshape(m_count * entities, dim).T).view(-1, m_count,
-                                                                            entities)
+        partial = (query @ vectors.view(m_count * entities, dim).T).view(-1, m_count, entities)
         logits = (encoded.entity_terms[:, :, option].T.unsqueeze(0)
                   + candidate_terms.unsqueeze(2))                           # [b, M, N]
         attention = self.attention.weights(logits, encoded.present.T.unsqueeze(0), dim=1)
