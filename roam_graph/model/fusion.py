@@ -66,3 +66,20 @@ class ModalityAttention(nn.Module):
         if self.may_lack_all:
             weights = weights * present.any(dim=dim, keepdim=True)
         return weights
+
+    def candidate_weights(self, entity_terms: torch.Tensor, relation_terms: torch.Tensor,
+                          present: torch.Tensor) -> torch.Tensor:
+        """``weights(entity_terms[None] + relation_terms[:, :, None], present[None], dim=1)``
+        for every query and candidate: ``entity_terms [M, N]``, ``relation_terms [b, M]``,
+        ``present [M, N]`` -> ``[b, M, N]``. The temperature and the mask are applied to the
+        small operands, so the ``[b, M, N]`` tensor sees one sum and the softmax (the general
+        form makes five passes over it). Absent modalities sit at half the lowest float, which
+        stays finite after a relation term is added, so they weigh exactly zero as there."""
+        hidden = torch.finfo(entity_terms.dtype).min / 2
+        entity = (entity_terms / self.temperature).masked_fill(~present, hidden)
+        weights = torch.softmax(entity.unsqueeze(0)
+                                + (relation_terms / self.temperature).unsqueeze(2), dim=1)
+        if self.may_lack_all:
+            weights = weights * present.any(dim=0)
+        return weights
+

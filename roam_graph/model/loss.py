@@ -22,7 +22,8 @@ def bce_per_query(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     transcendental pass over the scores instead of torch's composite kernel (3.5x faster forward,
     1.2x forward + backward over ``[1024, 12842]``; docs/benchmarks.md). ``targets``
     broadcast to ``scores``."""
-    return F.softplus(scores).mean(dim=-1) - dot_last(scores, targets) / scores.shape[-1]
+    # a sum, then / C: the backward of a mean would write a divided copy of the whole gradient
+    return (F.softplus(scores).sum(dim=-1) - dot_last(scores, targets)) / scores.shape[-1]
 
 
 def softmax_per_query(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -372,9 +372,8 @@ class RoamModel(KGModel):
         vectors = encoded.by_option[option]                                  # [M, N, d]
         m_count, entities, dim = vectors.shape
         partial = (query @ vectors.view(m_count * entities, dim).T).view(-1, m_count, entities)
-        logits = (encoded.entity_terms[:, :, option].T.unsqueeze(0)
-                  + candidate_terms.unsqueeze(2))                           # [b, M, N]
-        attention = self.attention.weights(logits, encoded.present.T.unsqueeze(0), dim=1)
+        attention = self.attention.candidate_weights(
+            encoded.entity_terms[:, :, option].T, candidate_terms, encoded.present.T)  # [b, M, N]
         return (attention * partial).sum(dim=1) * weight.unsqueeze(1)
 
     def _score_given(self, query: torch.Tensor, option: torch.Tensor, weight: torch.Tensor,
