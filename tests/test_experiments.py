@@ -95,6 +95,18 @@ def test_rows_take_model_and_variant_from_the_row_and_widths_from_the_base():
     assert roam.model.num_groups == 3
 
 
+def test_a_config_files_routing_reaches_every_row_whose_variant_does_not_set_its_own():
+    base = tiny_base(**{"model.routing": "anneal"})
+    regor = {row.label: row_config(base, row, 0).model for row in get_suite("regor").rows}
+    assert {label: m.routing for label, m in regor.items()} == dict.fromkeys(regor, "anneal")
+    solvers = {row.label: row_config(base, row, 0).model.routing
+               for row in get_suite("solvers").rows}
+    assert solvers["TKSR"] == "soft" and solvers["ROAM (Sinkhorn)"] == "anneal"
+    main = {row.label: row_config(base, row, 0).model for row in get_suite("main").rows}
+    assert main["ROAM (top-1 routing)"].routing == main["Sinkhorn-MoE"].routing == "top1"
+    assert main["Sinkhorn-MoE"].cost_function == "cosine"   # its own defaults, not the base's
+
+
 def test_a_modality_row_the_graph_cannot_serve_is_reported_not_run():
     kg = SimpleNamespace(name="text-only-graph", modalities={"text": object()})
     image_row = Row("Image only", {"model.modalities": ["image"]})

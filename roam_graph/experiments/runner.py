@@ -63,16 +63,22 @@ def row_config(base: ExperimentConfig, row: Row, seed: int) -> ExperimentConfig:
     A row inherits the base's widths, routing settings and training settings, but its model and
     variant name come from the row (default: the base's model, variant ``full``), so that the
     fields a variant resolves (expert layout, cost input, ...) are the row's, not the base's."""
-    return resolve_run_config(base, row.overrides, seed, model_keys=INHERITED_MODEL_FIELDS)
+    model = row.overrides.get("model.model", base.model.model)
+    variant = row.overrides.get("model.variant", "full")
+    return resolve_run_config(base, row.overrides, seed,
+                              model_keys=inherited_model_fields(base.model, model, variant))
 
 
-#: Model settings a row inherits from the base config: the model name and all settings but
-#: those that model and variant names resolve (expert layout, cost input, solver, ...), which
-#: must come from the row.
-INHERITED_MODEL_FIELDS = frozenset(
-    f.name for f in fields(ModelConfig)
-    if f.name not in {"variant", "modalities"}.union(
-        *map(set, VARIANTS.values()), *map(set, MODEL_DEFAULTS.values())))
+def inherited_model_fields(base: ModelConfig, model: str, variant: str) -> frozenset[str]:
+    """The model settings a row of ``model`` / ``variant`` takes from the base config: all but
+    those that a model or variant name resolves, the base's (they came with its name, not from
+    the user) or the row's (they must come from the row). So a config file's ``routing`` reaches
+    every row except one whose variant sets its own (TKSR), and a base with variant ``sep``
+    does not hand its expert layout to the other rows."""
+    resolved = {"variant", "modalities", *VARIANTS.get(base.variant, {}),
+                *MODEL_DEFAULTS.get(base.model, {}), *VARIANTS.get(variant, {}),
+                *MODEL_DEFAULTS.get(model, {})}
+    return frozenset(f.name for f in fields(ModelConfig)) - resolved
 
 
 def unavailable_reason(row: Row, config: ExperimentConfig, kg: MultimodalKG) -> str | None:
