@@ -50,7 +50,7 @@ CASES = {
     "momok": ({"model": "momok"}, 0),
     "roam-soft": ({"routing": "soft"}, 0),
     "roam-anneal": ({"routing": "anneal"}, 0),
-    "roam-top1": ({}, 1),
+    "roam-top1": ({"routing": "top1"}, 1),
     "sinkhorn-moe": ({"model": "sinkhorn-moe"}, 1),
 }
 

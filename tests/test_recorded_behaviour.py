@@ -35,11 +35,13 @@ MACHINE_DEPENDENT = ("seconds", "queries_per_second", "peak_memory_mb")
 #: case name -> overrides on TINY: every model, both regimes, the routing options that take
 #: other code paths
 CASES: dict[str, dict[str, object]] = {
-    "roam": {},
-    "roam-residual-softmax": {"model.expert_form": "residual", "training.loss": "softmax"},
+    "roam": {"model.routing": "top1"},   # the default when recorded (now anneal)
+    "roam-residual-softmax": {"model.routing": "top1", "model.expert_form": "residual",
+                              "training.loss": "softmax"},
     "roam-soft": {"model.routing": "soft"},
-    "roam-paper-ot-loss": {"model.variant": "paper-ot-loss"},
-    "roam-negative-sampling": {"training.regime": "negative-sampling", "training.negatives": 8},
+    "roam-paper-ot-loss": {"model.routing": "top1", "model.variant": "paper-ot-loss"},
+    "roam-negative-sampling": {"model.routing": "top1", "training.regime": "negative-sampling",
+                               "training.negatives": 8},
     "tucker": {"model.model": "tucker"},
     "momok": {"model.model": "momok"},
     "sinkhorn-moe": {"model.model": "sinkhorn-moe"},

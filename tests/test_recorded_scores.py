@@ -23,10 +23,10 @@ RECORD = Path(__file__).resolve().parent / "data" / "recorded_scores.pt"
 SMALL = {"dim": 8, "relation_dim": 8, "expert_hidden": 8, "cost_hidden": 8, "num_groups": 3,
          "critic_queries": 8}
 CASES: dict[str, tuple[str, dict[str, object]]] = {
-    "roam": ("roam", {}),
-    "roam-residual": ("roam", {"expert_form": "residual"}),
+    "roam": ("roam", {"routing": "top1"}),   # the default when recorded (now anneal)
+    "roam-residual": ("roam", {"routing": "top1", "expert_form": "residual"}),
     "roam-soft": ("roam", {"routing": "soft"}),
-    "roam-mge": ("roam", {"expert_layout": "mge"}),
+    "roam-mge": ("roam", {"routing": "top1", "expert_layout": "mge"}),
     "tucker": ("tucker", {}),
     "momok": ("momok", {}),
     "sinkhorn-moe": ("sinkhorn-moe", {}),
