@@ -8,7 +8,6 @@ result, and a run resumed after epoch k ends exactly as the uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -22,7 +21,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from roam_graph.data.errors import DataError
-from roam_graph.data.textfile import read_text
 from roam_graph.evaluation import EvaluationResult, ModelScorer, build_filter, evaluate
 from roam_graph.evaluation.metrics import relation_categories
 from roam_graph.graph.answers import AnswerIndex
@@ -33,7 +31,7 @@ from roam_graph.model.roam import RoamModel
 from roam_graph.sampling import ShuffledBatches
 from roam_graph.tracking import Tracker
 from roam_graph.training import distributed
-from roam_graph.training.checkpoint import load_checkpoint, restore, save_checkpoint
+from roam_graph.training.checkpoint import load_checkpoint, restore, resume_state, save_checkpoint
 from roam_graph.training.config import ExperimentConfig
 from roam_graph.training.distributed import DistributedContext
 from roam_graph.training.optimisers import clip_grad_norm, make_optimiser
@@ -43,8 +41,6 @@ from roam_graph.training.regimes import Regime, regime_for
 from roam_graph.training.reports import write_config, write_history, write_metrics
 
 Log = Callable[[str], None]
-#: Settings that may differ between a run and its ``--resume`` (they do not change the past).
-RESUMABLE_CHANGES = ("epochs", "patience", "eval_every")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -177,60 +173,6 @@ class RunResult:
     best_epoch: int
     last_epoch: int
     stopped_early: bool
-
-
-def check_resumable(saved: dict[str, Any], current: ExperimentConfig, path: Path) -> None:
-    """A resumed run must be the same experiment; only RESUMABLE_CHANGES may differ. A setting
-    the saved run does not know was added to roam-graph after it started; its default keeps what
-    the code did then, so it is not a difference (as for reusing a finished run)."""
-    now = json.loads(json.dumps(current.to_dict()))   # tuples as the saved lists
-    saved = json.loads(json.dumps(saved))
-    for key in ("graph", "seed"):
-        if saved.get(key) != now.get(key):
-            raise DataError(f"{path}: --resume with a different {key} than the saved run "
-                            f"({saved.get(key)!r} vs {now.get(key)!r})")
-    model_changes = _changed(saved.get("model", {}), now["model"])
-    if model_changes:
-        raise DataError(f"{path}: --resume with a different model than the saved run ("
-                        + "; ".join(f"{k}: {saved['model'][k]!r} -> {now['model'][k]!r}"
-                                    for k in model_changes) + ")")
-    changed = [k for k in _changed(saved["training"], now["training"])
-               if k not in RESUMABLE_CHANGES]
-    if changed:
-        raise DataError(f"{path}: --resume with different training settings {changed}; only "
-                        f"{', '.join(RESUMABLE_CHANGES)} may change")
-
-
-def _changed(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """The keys both know whose values differ, in the saved order."""
-    return [k for k, v in saved.items() if k in now and now[k] != v]
-
-
-def resume_state(out: Path, config: ExperimentConfig, device: torch.device, log: Log
-                 ) -> dict[str, Any] | None:
-    """The checkpoint a resumed run continues from, checked to be the same experiment; None for
-    a run that stopped during its first epoch (``config.json`` but no ``last.pt`` yet): it
-    starts again at epoch 1, which gives what an uninterrupted run gives."""
-    if not (out / "last.pt").is_file() and (out / "config.json").is_file():
-        check_resumable(_saved_config(out / "config.json"), config, out / "config.json")
-        log(f"no last.pt in {out}: the run stopped during its first epoch; starting at epoch 1")
-        return None
-    state = load_checkpoint(out / "last.pt", device)
-    # checked before restoring: a dense checkpoint has no state for a large-graph optimiser
-    check_resumable(state["progress"]["config"], config, out / "last.pt")
-    log(f"resuming after epoch {state['epoch']} from {out / 'last.pt'}")
-    return state
-
-
-def _saved_config(path: Path) -> dict[str, Any]:
-    try:
-        saved = json.loads(read_text(path))
-    except ValueError:
-        saved = None
-    if not isinstance(saved, dict) or not isinstance(saved.get("training"), dict):
-        raise DataError(f"{path}: not a configuration written by run.py; use another --out, or "
-                        f"delete the folder to start again")
-    return saved
 
 
 @dataclass
