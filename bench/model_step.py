@@ -99,7 +99,8 @@ def measure(kg: MultimodalKG, features: dict[str, Modality], args: argparse.Name
     for label, name, variant in MODELS:
         config = resolve_config(name, variant, **same_widths(args.dim), num_groups=args.groups,
                                 sinkhorn_iterations=args.iterations,
-                                feature_width=args.feature_width)
+                                feature_width=args.feature_width, routing=args.routing,
+                                top1_scoring=args.top1_scoring)
         torch.manual_seed(0)
         model = build_model(config, kg.num_entities, 2 * kg.num_relations, features).train()
         step = make_step(model, (config.ot_weight, config.ot_epsilon))
@@ -125,6 +126,12 @@ def main() -> None:
     parser.add_argument("--feature-width", type=int, default=None,
                         help="project the features to this many principal components first "
                              "(model key feature_width; default: the full width)")
+    parser.add_argument("--routing", default="top1", choices=("top1", "soft"),
+                        help="ROAM's routing in the timed steps (default top1: the hard phase of "
+                             "the default annealed routing, and what evaluation runs; soft: its "
+                             "first phase)")
+    parser.add_argument("--top1-scoring", default="grouped", choices=("grouped", "dense"),
+                        help="model key top1_scoring (dense: no host sync, K x the scoring)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

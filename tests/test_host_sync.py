@@ -50,8 +50,11 @@ CASES = {
     "momok": ({"model": "momok"}, 0),
     "roam-soft": ({"routing": "soft"}, 0),
     "roam-anneal": ({"routing": "anneal"}, 0),
-    "roam-top1": ({"routing": "top1"}, 1),
-    "sinkhorn-moe": ({"model": "sinkhorn-moe"}, 1),
+    "roam-top1": ({"routing": "top1", "top1_scoring": "grouped"}, 1),
+    "roam-top1-dense": ({"routing": "top1", "top1_scoring": "dense"}, 0),
+    "roam-anneal-hard-dense": ({"routing": "anneal", "top1_scoring": "dense"}, 0),
+    "sinkhorn-moe": ({"model": "sinkhorn-moe", "top1_scoring": "grouped"}, 1),
+    "sinkhorn-moe-dense": ({"model": "sinkhorn-moe", "top1_scoring": "dense"}, 0),
 }
 
 
@@ -63,8 +66,8 @@ def test_a_training_step_synchronises_only_where_top1_routing_must(case: str,
     config = resolve_config(name, dim=8, relation_dim=8, expert_hidden=8, cost_hidden=8,
                             num_groups=3, critic_queries=8, **settings)
     model = build_model(config, kg.num_entities, 2 * kg.num_relations, kg.modalities).train()
-    if config.routing == "anneal":
-        model.begin_epoch(1, 10)                                 # soft at first
+    if config.routing == "anneal":                               # soft at first, then hard
+        model.begin_epoch(10 if case.endswith("hard-dense") else 1, 10)
     heads = torch.arange(16)
     relations = torch.arange(16) % (2 * kg.num_relations)
     groups = relation_groups(relations)                          # on the host, by the sampler
@@ -75,3 +78,34 @@ def test_a_training_step_synchronises_only_where_top1_routing_must(case: str,
         loss, _ = total_loss(output, targets, config.ot_weight, "softmax", config.ot_epsilon)
         loss.backward()
     assert sum(seen.values()) == allowed, dict(seen)
+
+
+@pytest.mark.parametrize("model_name", ["roam", "sinkhorn-moe"])
+def test_dense_top1_scoring_gives_the_grouped_scores_and_gradients(model_name: str,
+                                                                   kg: MultimodalKG) -> None:
+    """``top1_scoring: dense`` scores every query under every group and keeps its own: the
+    scores, the loss and every gradient are those of one product per group."""
+    found = {}
+    for scoring in ("grouped", "dense"):
+        config = resolve_config(model_name, dim=8, relation_dim=8, expert_hidden=8,
+                                cost_hidden=8, num_groups=3, critic_queries=8, routing="top1",
+                                top1_scoring=scoring)
+        torch.manual_seed(0)
+        model = build_model(config, kg.num_entities, 2 * kg.num_relations, kg.modalities,
+                            seed=0).train()
+        heads, relations = torch.arange(16), torch.arange(16) % (2 * kg.num_relations)
+        targets = torch.zeros(16, kg.num_entities)
+        targets[:, 0] = 1.0
+        torch.manual_seed(1)                                     # the same attention noise
+        output = model(heads, relations)
+        loss, _ = total_loss(output, targets, config.ot_weight, "softmax", config.ot_epsilon)
+        loss.backward()
+        found[scoring] = (output.scores.detach(), output.modality_weights, loss.detach(),
+                          {n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    (scores, weights, loss, grads), (d_scores, d_weights, d_loss, d_grads) = found.values()
+    assert len(set(output.selected[:, 0].tolist())) > 1         # more than one group in use
+    assert torch.allclose(d_scores, scores, atol=1e-6) and torch.allclose(d_loss, loss)
+    assert torch.allclose(d_weights, weights, atol=1e-6)
+    assert grads.keys() == d_grads.keys()
+    assert all(torch.allclose(d_grads[n], grads[n], atol=1e-6) for n in grads)
+

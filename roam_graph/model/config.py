@@ -108,6 +108,12 @@ class ModelConfig:
     anneal_fraction: float = documented(
         0.5, "routing anneal: share of the training epochs over which the mixture goes from "
         "the soft plan to top-1", allowed="in (0, 1]")
+    top1_scoring: str = documented(
+        "grouped", "how top-1 routing scores: grouped: one product per group, its size read on "
+        "the host (one host sync a step); dense: every query under every group, kept by its "
+        "one-hot choice (no sync, for CUDA graphs or torch.compile; the same scores, but 2.8x "
+        "a DB15K step's FLOPs at batch 4096: docs/benchmarks.md)",
+        choices=("grouped", "dense"))
     eval_routing: str = documented(
         "balanced", "routing at evaluation, per query: balanced: argmin of the cost minus the "
         "running OT prices (as training routes); cost: argmin of the raw cost",

@@ -179,9 +179,10 @@ class RoamModel(KGModel):
             part, weights = self._score_option(queries, option, weight, encoded, inverse,
                                                shared)
             scores = part if scores is None else scores + part
-            # soft routing mixes O options: report the first option's weights (introspection)
+            # introspection: the modality weights of the options, as the scores mix them
+            weights = weight.detach() * weights if shared is not None else weights
             head_modality_weights = weights if head_modality_weights is None \
-                else head_modality_weights
+                else head_modality_weights + weights
         selected = routing.weights.argmax(dim=-1)
         signal = None
         if self.training and self.config.cost_signal == "critic" and cost.shape[-1] > 1:
@@ -355,9 +356,15 @@ class RoamModel(KGModel):
         ``[b, d] x [d, M * N]`` matmul gives every modality's partial score at once. Tensors
         are laid out ``[b, M, N]`` so the softmax over the few modalities runs along a strided
         axis with the long entity axis contiguous (a softmax over a last axis of size 3 is
-        several times slower)."""
+        several times slower). ``top1_scoring: dense`` scores every group for every query
+        instead: no host sync, O times the products."""
+        if self.config.top1_scoring == "dense":
+            # no host sync: every query against every group's candidates, keeping its own
+            return sum((option == o).unsqueeze(1)
+                       * self._group_scores(query, o, candidate_terms, weight, encoded)
+                       for o in range(encoded.experts_out.shape[2]))
         order = torch.argsort(option)
-        # the one host sync of a top-1 step: the groups' sizes (docs/benchmarks.md)
+        # the one host sync of a grouped top-1 step: the groups' sizes (docs/benchmarks.md)
         counts = torch.bincount(option, minlength=encoded.experts_out.shape[2]).tolist()
         blocks = [self._group_scores(q, o, relation_terms, w, encoded)
                   for o, (q, relation_terms, w) in enumerate(zip(
