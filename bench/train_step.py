@@ -29,24 +29,18 @@ from roam_graph.cli._options import (
     command_overrides,
 )
 from roam_graph.graph.prepare import prepare_graph
-from roam_graph.model import total_loss
 from roam_graph.training.config import prepare_options
-from roam_graph.training.trainer import Session, optimiser_step, start_session
+from roam_graph.training.trainer import Session, start_session, train_step
 
 #: the configuration flags it takes besides ``--set``
 FLAGS = (*GRAPH_FLAGS, "--dim", "--batch-size", "--modalities", "--regime", "--loss",
          "--precision", "--device", "--seed")
 
 
-def train_step(session: Session, batch: object) -> None:
-    """One step as ``trainer.train_epoch`` takes it, without the epoch's bookkeeping."""
-    config = session.config
-    inputs = session.regime.inputs(batch, session.device)
-    output = session.model(inputs.heads, inputs.relations, inputs.candidates,
-                           groups=inputs.groups)
-    loss, _ = total_loss(output, inputs.targets, config.model.ot_weight, config.training.loss,
-                         config.model.ot_epsilon)
-    optimiser_step(loss, session.model, session.optimiser, None, config.training.max_grad_norm)
+def step(session: Session, batch: object) -> None:
+    """One step exactly as ``trainer.train_epoch`` takes it (autocast, scaler and all)."""
+    train_step(session.trainable, batch, session.regime, session.optimiser, session.config,
+               session.device, session.scaler, session.precision)
 
 
 def main() -> None:
@@ -67,13 +61,13 @@ def main() -> None:
     session.model.begin_epoch(1, config.training.epochs)
     session.model.train()
     batches = [b for _, b in zip(range(args.steps + 1), session.sampler, strict=False)]
-    train_step(session, batches[0])
+    step(session, batches[0])
     times = []
     profiling = profile(activities=[ProfilerActivity.CPU]) if args.profile else None
     with profiling or contextlib.nullcontext():
         for batch in batches[1:]:
             started = time.perf_counter()
-            train_step(session, batch)
+            step(session, batch)
             times.append(time.perf_counter() - started)
     print(f"{args.graph}: {statistics.median(times):.3f} s/step (median of {len(times)}), "
           f"{len(session.sampler)} steps/epoch, {args.threads} thread(s); routing "

@@ -108,4 +108,3 @@ def test_dense_top1_scoring_gives_the_grouped_scores_and_gradients(model_name: s
     assert torch.allclose(d_weights, weights, atol=1e-6)
     assert grads.keys() == d_grads.keys()
     assert all(torch.allclose(d_grads[n], grads[n], atol=1e-6) for n in grads)
-

@@ -86,18 +86,13 @@ def train_epoch(model: nn.Module, sampler: Any, regime: Regime,
     bar = tqdm(total=len(sampler), desc=f"epoch {sampler.epoch}", unit="batch",
                disable=not progress, leave=False)
     for batch in sampler:
-        inputs = regime.inputs(batch, device)
-        with autocast(device, precision):  # the losses then run in fp32
-            output = model(inputs.heads, inputs.relations, inputs.candidates,
-                           groups=inputs.groups)
-        loss, parts = total_loss(output, inputs.targets, config.model.ot_weight,
-                                 config.training.loss, config.model.ot_epsilon)
-        optimiser_step(loss, model, optimiser, scaler, config.training.max_grad_norm)
+        parts, queries = train_step(model, batch, regime, optimiser, config, device, scaler,
+                                    precision)
         if context is not None:
             distributed.after_step(context, model, sampler.epoch, sampler.position)
         sums += torch.stack([parts["triple"].float(), parts["ot"].float(),
                              parts["critic"].float()])
-        seen += len(inputs.heads)
+        seen += queries
         bar.update(1)
     bar.close()
     if context is not None:
@@ -107,6 +102,21 @@ def train_epoch(model: nn.Module, sampler: Any, regime: Regime,
     return {"loss_triple": triple, "loss_ot": ot, "loss_routing": critic, "seconds": seconds,
             "queries_per_second": seen / max(seconds, 1e-9),
             "peak_memory_mb": peak_memory_mb(device)}
+
+
+def train_step(model: nn.Module, batch: Any, regime: Regime, optimiser: torch.optim.Optimizer,
+               config: ExperimentConfig, device: torch.device,
+               scaler: torch.cuda.amp.GradScaler | None, precision: torch.dtype
+               ) -> tuple[dict[str, torch.Tensor], int]:
+    """One training step on ``batch``: the loss's detached parts (on the device) and the number
+    of queries it trained on."""
+    inputs = regime.inputs(batch, device)
+    with autocast(device, precision):  # the losses then run in fp32
+        output = model(inputs.heads, inputs.relations, inputs.candidates, groups=inputs.groups)
+    loss, parts = total_loss(output, inputs.targets, config.model.ot_weight,
+                             config.training.loss, config.model.ot_epsilon)
+    optimiser_step(loss, model, optimiser, scaler, config.training.max_grad_norm)
+    return parts, len(inputs.heads)
 
 
 def optimiser_step(loss: torch.Tensor, model: nn.Module, optimiser: torch.optim.Optimizer,
