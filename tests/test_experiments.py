@@ -78,6 +78,20 @@ def test_an_unfinished_run_is_resumed_not_restarted(kg, tmp_path):
     assert (out / "metrics.json").is_file()
 
 
+def test_a_table_rebuilds_from_run_folders_without_checkpoints(kg, tmp_path):
+    """Result folders are committed with metrics, history and config only: the suite reuses
+    them, writes its table and curves, and leaves out the figures that need a model."""
+    run_and_report("main", kg, tmp_path)
+    for checkpoint in (tmp_path / "runs").rglob("*.pt"):
+        checkpoint.unlink()
+    (tmp_path / "routing.png").unlink()
+    (tmp_path / "modality_weights.png").unlink()
+    suite, records, written = run_and_report("main", kg, tmp_path)
+    assert len(records) == len(suite.rows)
+    assert {path.name for path in written} == {"table.md", "table.csv", "curves.png",
+                                               "efficiency.png"}
+
+
 def test_reusing_an_out_folder_with_other_settings_is_refused(kg, tmp_path):
     run_and_report("relation", kg, tmp_path)
     with pytest.raises(DataError, match=r"other settings \(training.epochs: 1 -> 2"):

@@ -34,9 +34,12 @@ def write_suite_outputs(suite: Suite, base: ExperimentConfig, kg: MultimodalKG,
     with atomic_path(out / "table.md") as temporary:
         temporary.write_text(markdown, encoding="utf-8")
     written = [out / "table.md", out / "table.csv"]
+    # the routing and modality-weight figures load each row's selected model; result folders
+    # committed without checkpoints (metrics, history, config) still give the table and curves
     first_run = {}
     for record in records:
-        first_run.setdefault(record.row, record.out)
+        if (record.out / "best.pt").is_file():
+            first_run.setdefault(record.row, record.out)
     for name in suite.figures:
         path = out / f"{name}.png"
         if name == "curves":
