@@ -4,6 +4,7 @@ optionally where they go: the step ``run.py`` takes, on the graph's own features
     python bench/train_step.py --graph db15k --source ../shared/datasets/db15k --threads 2 \
         --dim 64 --modalities structure,text --batch-size 1024
     python bench/train_step.py ... --profile      # the 25 operators with the most self time
+    python bench/train_step.py ... --epoch-flops  # matrix-product FLOPs of a whole first epoch
 
 bench/model_step.py compares models at the paper's widths on random features and counts FLOPs;
 this one times the step a given run would take (same sampler, regime, loss and precision).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from roam_graph.cli._options import (
     GRAPH_FLAGS,
@@ -51,6 +53,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="timed steps after a warm-up one")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--epoch-flops", action="store_true",
+                        help="instead of timing: train the first epoch under FlopCounterMode "
+                             "and print its matrix-product TFLOP (as docs/benchmarks.md counts)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = base_config(args, *command_overrides(args, FLAGS, args.set))
@@ -60,6 +65,15 @@ def main() -> None:
     session.sampler.set_epoch(1)
     session.model.begin_epoch(1, config.training.epochs)
     session.model.train()
+    if args.epoch_flops:
+        flops = 0
+        for batch in session.sampler:
+            with FlopCounterMode(display=False) as counter:
+                step(session, batch)
+            flops += counter.get_total_flops()
+        print(f"{args.graph}: {flops / 1e12:.3g} TFLOP in epoch 1 ({len(session.sampler)} "
+              f"steps); routing {config.model.routing}, dim {config.model.dim}")
+        return
     batches = [b for _, b in zip(range(args.steps + 1), session.sampler, strict=False)]
     step(session, batches[0])
     times = []
